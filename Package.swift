@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+// ehrdata: consistent backups, verification and safe restores for an EHR system's SQLite and
+// PostgreSQL data. The layering follows ../shared/STYLE.md: C libraries behind one system-library
+// target each, adapters that own the C handles, a pure core, the archive format, one engine type
+// per use case, and a thin executable.
+import PackageDescription
+
+let package = Package(
+    name: "ehrdata",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ehrdata", targets: ["ehrdata"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries: a module map and a shim header, nothing else.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Linux system calls Glibc's Swift module does not export (renameat2).
+        .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
+
+        // Vocabulary and pure logic: no C, no I/O.
+        .target(name: "EHRCore"),
+        // The configuration file: strict YAML with line numbers in errors.
+        .target(name: "EHRConfig", dependencies: ["EHRCore", .product(name: "Yams", package: "Yams")]),
+        // gzip members over zlib: the only importer of CZlib.
+        .target(name: "EHRCompression", dependencies: ["EHRCore", "CZlib"]),
+        // Adapters: the only importers of their C library.
+        .target(name: "EHRSQLite", dependencies: ["EHRCore", "CSQLite"]),
+        .target(name: "EHRPostgres", dependencies: ["EHRCore", "CLibPQ"]),
+        // The on-disk format: layout, manifest, checksums, atomic writes.
+        .target(name: "EHRArchive", dependencies: [
+            "EHRCore", "EHRCompression", "CPosix",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // One type per use case.
+        .target(name: "EHREngine", dependencies: [
+            "EHRCore", "EHRConfig", "EHRArchive", "EHRCompression", "EHRSQLite", "EHRPostgres",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The executable: argument-parser commands only.
+        .executableTarget(name: "ehrdata", dependencies: [
+            "EHRCore", "EHRConfig", "EHREngine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "EHRCoreTests", dependencies: ["EHRCore"]),
+        .testTarget(name: "EHRConfigTests", dependencies: ["EHRConfig"]),
+        .testTarget(name: "EHRCompressionTests", dependencies: ["EHRCompression"]),
+        .testTarget(name: "EHRSQLiteTests", dependencies: ["EHRSQLite"]),
+        .testTarget(name: "EHRPostgresTests", dependencies: ["EHRPostgres"]),
+        .testTarget(name: "EHRArchiveTests", dependencies: ["EHRArchive"]),
+        .testTarget(name: "EHREngineTests", dependencies: ["EHREngine", "EHRSQLite"]),
+        // Runs the built `ehrdata` binary against real files.
+        .testTarget(name: "CLITests", dependencies: ["EHRSQLite"]),
+    ]
+)

@@ -1,0 +1,61 @@
+import EHRCore
+import Foundation
+
+/// A snapshot being built under `staging/<id>/`. Nothing here is visible to `list` until
+/// `publish` renames the directory into `snapshots/`; a crash before that leaves only staging
+/// data, which the next writer removes.
+public final class StagedSnapshot {
+    public let archive: Archive
+    public let id: SnapshotID
+    public let directory: String
+    public var dataDirectory: String { directory + "/data" }
+    private var published = false
+
+    init(archive: Archive, id: SnapshotID, directory: String) throws {
+        self.archive = archive
+        self.id = id
+        self.directory = directory
+        try FileSystem.makeDirectory(directory)
+        try FileSystem.makeDirectory(directory + "/data")
+    }
+
+    /// A writer for `data/<name>`.
+    public func dataFile(named name: String, role: String, level: Int) throws -> DataFileWriter {
+        try DataFileWriter(path: dataDirectory + "/" + name, relativePath: "data/" + name, role: role, level: level)
+    }
+
+    /// A scratch path inside the staging directory, removed by `publish` or `discard`.
+    public func scratchPath(_ name: String) -> String { directory + "/scratch-" + name }
+
+    /// Writes the manifest and its digest, fsyncs everything, and renames the snapshot into
+    /// place. After this returns the snapshot is durable and listed.
+    public func publish(_ manifest: Manifest) throws {
+        for name in try FileSystem.list(directory) where name.hasPrefix("scratch-") {
+            try FileSystem.removeTree(directory + "/" + name)
+        }
+        let bytes = try JSONCoding.encode(manifest)
+        try write(bytes, to: directory + "/" + Archive.manifestName)
+        try write(Array(Archive.digestLine(SHA256Stream.hex(of: bytes)).utf8),
+                  to: directory + "/" + Archive.manifestDigestName)
+        try FileSystem.fsyncDirectory(dataDirectory)
+        try FileSystem.fsyncDirectory(directory)
+        try FileSystem.makeDirectory(archive.snapshotsDirectory)
+        try FileSystem.renameNoReplace(directory, archive.snapshotDirectory(id))
+        published = true
+        try FileSystem.fsyncDirectory(archive.snapshotsDirectory)
+        try FileSystem.fsyncDirectory(archive.stagingDirectory)
+    }
+
+    private func write(_ bytes: [UInt8], to path: String) throws {
+        let file = try OutputFile(creating: path)
+        try file.write(bytes)
+        try file.sync()
+        try file.close()
+    }
+
+    /// Removes the staging directory after a failure.
+    public func discard() {
+        guard !published else { return }
+        try? FileSystem.removeTree(directory)
+    }
+}

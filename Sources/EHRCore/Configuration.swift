@@ -1,0 +1,73 @@
+/// The parsed configuration file. Parsing and its strictness live in EHRConfig; this is the
+/// vocabulary the engine works with.
+public struct Configuration: Sendable, Equatable {
+    /// Where the archive lives. Absolute after loading (relative paths resolve against the
+    /// config file's directory).
+    public var archive: String
+    public var sources: [SourceConfig]
+    public var retention: Retention
+    public var compression: Compression
+    /// The file it was read from, for messages.
+    public var origin: String
+
+    public init(archive: String, sources: [SourceConfig], retention: Retention = .init(),
+                compression: Compression = .init(), origin: String) {
+        self.archive = archive
+        self.sources = sources
+        self.retention = retention
+        self.compression = compression
+        self.origin = origin
+    }
+
+    public func source(named name: String) -> SourceConfig? {
+        sources.first { $0.name == name }
+    }
+}
+
+public struct SourceConfig: Sendable, Equatable {
+    public var name: String
+    public var kind: SourceKind
+    /// SQLite: the database file.
+    public var path: String?
+    /// PostgreSQL: a libpq connection string or URI. Passwords belong in PGPASSWORD/.pgpass.
+    public var connection: String?
+
+    public init(name: String, kind: SourceKind, path: String? = nil, connection: String? = nil) {
+        self.name = name
+        self.kind = kind
+        self.path = path
+        self.connection = connection
+    }
+
+    /// Source names become file names inside the archive, so they are restricted.
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 64 else { return false }
+        let allowed = { (c: UInt8) in
+            (97...122).contains(c) || (65...90).contains(c) || (48...57).contains(c)
+                || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
+        }
+        return allowed(first) && first != UInt8(ascii: "-") && name.utf8.allSatisfy(allowed)
+    }
+}
+
+/// Retention policy, applied by `prune` (operations issue). Nil means "this rule keeps nothing".
+public struct Retention: Sendable, Equatable {
+    public var keepLast: Int?
+    public var keepDaily: Int?
+    public var keepWeekly: Int?
+    public var keepMonthly: Int?
+
+    public init(keepLast: Int? = nil, keepDaily: Int? = nil, keepWeekly: Int? = nil,
+                keepMonthly: Int? = nil) {
+        self.keepLast = keepLast
+        self.keepDaily = keepDaily
+        self.keepWeekly = keepWeekly
+        self.keepMonthly = keepMonthly
+    }
+}
+
+public struct Compression: Sendable, Equatable {
+    /// zlib level 1-9; 6 is gzip's default.
+    public var level: Int
+    public init(level: Int = 6) { self.level = level }
+}

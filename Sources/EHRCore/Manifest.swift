@@ -1,0 +1,190 @@
+import Foundation
+
+/// The archive-format version this build reads and writes. See docs/ARCHIVE-FORMAT.md.
+public enum ArchiveFormat {
+    public static let version = 1
+    public static let markerFormat = "ehrdata-archive"
+    public static let manifestFormat = "ehrdata-manifest"
+}
+
+/// `manifest.json`: what one snapshot holds. The field names are the format; see
+/// docs/ARCHIVE-FORMAT.md before renaming anything.
+public struct Manifest: Codable, Sendable, Equatable {
+    public var format: String = ArchiveFormat.manifestFormat
+    public var version: Int = ArchiveFormat.version
+    public var snapshotID: SnapshotID
+    public var tool: Tool
+    public var host: String
+    public var startedAt: String
+    public var finishedAt: String
+    public var sources: [Source]
+
+    public init(snapshotID: SnapshotID, tool: Tool, host: String, startedAt: String,
+                finishedAt: String, sources: [Source]) {
+        self.snapshotID = snapshotID
+        self.tool = tool
+        self.host = host
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.sources = sources
+    }
+
+    public struct Tool: Codable, Sendable, Equatable {
+        public var name: String
+        public var version: String
+        public init(name: String = "ehrdata", version: String) {
+            self.name = name
+            self.version = version
+        }
+    }
+
+    public struct Source: Codable, Sendable, Equatable {
+        public var name: String
+        public var kind: SourceKind
+        public var sqlite: SQLiteInfo?
+        public var files: [File]
+
+        public init(name: String, kind: SourceKind, sqlite: SQLiteInfo? = nil, files: [File]) {
+            self.name = name
+            self.kind = kind
+            self.sqlite = sqlite
+            self.files = files
+        }
+
+        public var compressedSize: Int64 { files.reduce(0) { $0 + $1.compressed.size } }
+        public var uncompressedSize: Int64 { files.reduce(0) { $0 + $1.uncompressed.size } }
+    }
+
+    public struct SQLiteInfo: Codable, Sendable, Equatable {
+        public var path: String
+        public var libraryVersion: String
+        public var pageSize: Int
+        public var pageCount: Int
+        public var userVersion: Int
+        public var journalMode: String
+        public var consistency: String
+        public var tables: [TableCount]
+
+        public init(path: String, libraryVersion: String, pageSize: Int, pageCount: Int,
+                    userVersion: Int, journalMode: String, consistency: String,
+                    tables: [TableCount]) {
+            self.path = path
+            self.libraryVersion = libraryVersion
+            self.pageSize = pageSize
+            self.pageCount = pageCount
+            self.userVersion = userVersion
+            self.journalMode = journalMode
+            self.consistency = consistency
+            self.tables = tables
+        }
+    }
+
+    public struct TableCount: Codable, Sendable, Equatable {
+        public var name: String
+        public var rows: Int64
+        public init(name: String, rows: Int64) {
+            self.name = name
+            self.rows = rows
+        }
+    }
+
+    public struct File: Codable, Sendable, Equatable {
+        public var path: String
+        public var role: String
+        public var codec: String
+        /// Always nil in format version 1; a reader refuses anything else.
+        public var encryption: String?
+        public var compressed: Digest
+        public var uncompressed: Digest
+        public var members: [Member]
+
+        public init(path: String, role: String, codec: String = "gzip", compressed: Digest,
+                    uncompressed: Digest, members: [Member]) {
+            self.path = path
+            self.role = role
+            self.codec = codec
+            self.encryption = nil
+            self.compressed = compressed
+            self.uncompressed = uncompressed
+            self.members = members
+        }
+
+        // Write `"encryption": null` explicitly: the field's presence documents the slot.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(path, forKey: .path)
+            try c.encode(role, forKey: .role)
+            try c.encode(codec, forKey: .codec)
+            try c.encode(encryption, forKey: .encryption)
+            try c.encode(compressed, forKey: .compressed)
+            try c.encode(uncompressed, forKey: .uncompressed)
+            try c.encode(members, forKey: .members)
+        }
+    }
+
+    public struct Digest: Codable, Sendable, Equatable {
+        public var size: Int64
+        public var sha256: String
+        public init(size: Int64, sha256: String) {
+            self.size = size
+            self.sha256 = sha256
+        }
+    }
+
+    public struct Member: Codable, Sendable, Equatable {
+        public var compressedSize: Int64
+        public var uncompressedSize: Int64
+        public init(compressedSize: Int64, uncompressedSize: Int64) {
+            self.compressedSize = compressedSize
+            self.uncompressedSize = uncompressedSize
+        }
+    }
+
+    public var compressedSize: Int64 { sources.reduce(0) { $0 + $1.compressedSize } }
+    public var uncompressedSize: Int64 { sources.reduce(0) { $0 + $1.uncompressedSize } }
+}
+
+public enum SourceKind: String, Codable, Sendable, CaseIterable {
+    case sqlite
+    case postgres
+}
+
+/// `ehrdata-archive.json`: marks a directory as an archive and says which format it is in.
+public struct ArchiveMarker: Codable, Sendable, Equatable {
+    public var format: String = ArchiveFormat.markerFormat
+    public var version: Int = ArchiveFormat.version
+    public var createdAt: String
+    public var archiveID: String
+    public var tool: String
+
+    public init(createdAt: String, archiveID: String, tool: String) {
+        self.createdAt = createdAt
+        self.archiveID = archiveID
+        self.tool = tool
+    }
+}
+
+/// The first two keys of a marker or manifest, decoded before anything else so that a newer
+/// format is refused with a clear message instead of being misread.
+public struct FormatHeader: Decodable, Sendable {
+    public var format: String
+    public var version: Int
+
+    /// Throws `unsupportedFormat` unless `format` is `expected` and `version` is one we read.
+    public func check(expected: String, what: String) throws {
+        guard format == expected else {
+            throw EHRError(.unsupportedFormat, "\(what) has format '\(format)', expected '\(expected)'",
+                           hint: "this is not an ehrdata file; check the path")
+        }
+        guard version <= ArchiveFormat.version, version >= 1 else {
+            throw EHRError(.unsupportedFormat,
+                           "\(what) is format version \(version), newer than this ehrdata understands (\(ArchiveFormat.version))",
+                           hint: "upgrade ehrdata to read it; nothing was changed")
+        }
+    }
+}
+
+/// The tool's own version, reported by `--version` and written into every manifest.
+public enum EHRVersion {
+    public static let current = "0.1.0"
+}

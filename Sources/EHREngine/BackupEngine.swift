@@ -1,0 +1,82 @@
+import EHRArchive
+import EHRCore
+import Foundation
+import Logging
+
+/// `ehrdata backup`: every configured source into one new snapshot, published atomically.
+public struct BackupEngine {
+    public let configuration: Configuration
+    public let logger: Logger
+    public var lockWait: TimeInterval = 0
+
+    public init(configuration: Configuration, logger: Logger, lockWait: TimeInterval = 0) {
+        self.configuration = configuration
+        self.logger = logger
+        self.lockWait = lockWait
+    }
+
+    public func run(sourceNames: [String] = []) throws -> Manifest {
+        let sources = try selectedSources(sourceNames)
+        let archive = try Archive.open(at: configuration.archive)
+        let lock = try ArchiveLock(archive: archive, mode: .exclusive, command: "backup", wait: lockWait)
+        defer { withExtendedLifetime(lock) {} }
+        try removeLeftovers(in: archive)
+
+        let started = Date()
+        let staged = try archive.beginSnapshot(at: started)
+        logger.info("backup started", metadata: ["snapshot": "\(staged.id)", "sources": "\(sources.count)"])
+        do {
+            var captured: [Manifest.Source] = []
+            for source in sources {
+                captured.append(try capture(source, into: staged))
+            }
+            let manifest = Manifest(snapshotID: staged.id, tool: .init(version: EHRVersion.current),
+                                    host: ProcessInfo.processInfo.hostName, startedAt: Timestamp.iso8601(started),
+                                    finishedAt: Timestamp.iso8601(Date()), sources: captured)
+            try staged.publish(manifest)
+            logger.info("backup published", metadata: [
+                "snapshot": "\(staged.id)", "compressed_bytes": "\(manifest.compressedSize)",
+            ])
+            return manifest
+        } catch {
+            staged.discard()
+            logger.error("backup failed; nothing was published", metadata: ["snapshot": "\(staged.id)"])
+            throw error
+        }
+    }
+
+    private func selectedSources(_ names: [String]) throws -> [SourceConfig] {
+        if names.isEmpty { return configuration.sources }
+        return try names.map { name in
+            guard let source = configuration.source(named: name) else {
+                throw EHRError(.notFound, "no source named '\(name)' in \(configuration.origin)",
+                               hint: "configured sources: \(configuration.sources.map(\.name).joined(separator: ", "))")
+            }
+            return source
+        }
+    }
+
+    private func capture(_ source: SourceConfig, into staged: StagedSnapshot) throws -> Manifest.Source {
+        do {
+            switch source.kind {
+            case .sqlite:
+                return try SQLiteSourceCapture(source: source, level: configuration.compression.level, logger: logger)
+                    .capture(into: staged)
+            case .postgres:
+                throw EHRError(.failure, "source '\(source.name)': PostgreSQL backup is not available in this version",
+                               hint: "remove the postgres source from the config for now, or back it up with pg_dump")
+            }
+        } catch {
+            throw ErrorMapping.map(error, source: source.name)
+        }
+    }
+
+    /// A backup killed mid-way leaves its staging directory; we hold the writer lock, so no
+    /// other backup can be using it.
+    private func removeLeftovers(in archive: Archive) throws {
+        for leftover in try archive.leftoverStaging() {
+            logger.warning("removing staging data left by an interrupted backup", metadata: ["path": "\(leftover)"])
+            try FileSystem.removeTree(leftover)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+
+/// A libpq failure at the adapter boundary: libpq's message (first line), the SQLSTATE when the
+/// server sent one, what we were doing, and a hint. Never carries the connection password.
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    public var sqlState: String?
+    public var message: String
+    public var context: String
+
+    public init(sqlState: String? = nil, message: String, context: String) {
+        self.sqlState = sqlState
+        let first = message.split(separator: "\n").first.map(String.init) ?? message
+        self.message = first.trimmingCharacters(in: .whitespaces)
+        self.context = context
+    }
+
+    public var description: String { "\(context): \(message)" }
+
+    public var hint: String {
+        switch sqlState {
+        case "28P01", "28000": return "check the user and password (PGPASSWORD or ~/.pgpass)"
+        case "3D000": return "check the database name in the connection string"
+        case "42501": return "grant the backup role the privilege it lacks"
+        default:
+            if message.contains("Connection refused") || message.contains("could not connect") {
+                return "check that PostgreSQL runs and the host and port are right"
+            }
+            return "see PostgreSQL's message"
+        }
+    }
+}

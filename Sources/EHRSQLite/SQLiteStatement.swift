@@ -1,0 +1,45 @@
+import CSQLite
+
+/// A prepared statement. Owns its `sqlite3_stmt*` and keeps its connection alive.
+public final class SQLiteStatement {
+    let handle: OpaquePointer
+    let connection: SQLiteConnection
+
+    init(connection: SQLiteConnection, sql: String) throws {
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v2(connection.handle, sql, -1, &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else {
+            sqlite3_finalize(stmt)
+            throw SQLiteError(rc, connection.handle, "preparing a query on \(connection.path)")
+        }
+        handle = stmt
+        self.connection = connection
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    public func bind(_ value: String, at index: Int32) throws {
+        let rc = sqlite3_bind_text(handle, index, value, -1, ehr_sqlite_transient())
+        guard rc == SQLITE_OK else { throw SQLiteError(rc, connection.handle, "binding a parameter") }
+    }
+
+    /// Advances to the next row; false when done.
+    public func step() throws -> Bool {
+        let rc = sqlite3_step(handle)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw SQLiteError(rc, connection.handle, "reading \(connection.path)")
+        }
+    }
+
+    public var columnCount: Int32 { sqlite3_column_count(handle) }
+
+    public func text(at column: Int32) -> String? {
+        guard sqlite3_column_type(handle, column) != SQLITE_NULL,
+              let p = sqlite3_column_text(handle, column) else { return nil }
+        return String(cString: p)
+    }
+
+    public func int64(at column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import EHRConfig
+import EHRCore
+import Foundation
+import Logging
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The config file (default: $EHRDATA_CONFIG, then /etc/ehrdata/ehrdata.yaml).",
+            completion: .file(extensions: ["yaml", "yml"]))
+    var config: String?
+
+    @Flag(name: .long, help: "Print machine-readable JSON on stdout instead of text.")
+    var json = false
+
+    @Option(name: .long, help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .notice
+
+    func loadConfiguration() throws -> Configuration {
+        try ConfigLoader.load(explicit: config)
+    }
+
+    func makeLogger(_ label: String) -> Logger {
+        Logging.bootstrapOnce(level: logLevel)
+        var logger = Logger(label: "ehrdata.\(label)")
+        logger.logLevel = logLevel
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum Logging {
+    nonisolated(unsafe) private static var done = false
+    static func bootstrapOnce(level: Logger.Level) {
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

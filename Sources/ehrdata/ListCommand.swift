@@ -1,0 +1,36 @@
+import ArgumentParser
+import EHRArchive
+import EHRCore
+import EHREngine
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List snapshots, newest first.",
+        discussion: """
+            Shows each snapshot's id, start time (UTC), sources and sizes, and the last verify's
+            result. Unfinished backups are never listed.
+
+            Examples:
+              ehrdata list
+              ehrdata list --json | jq -r '.[0].id'
+
+            Exit status: 0 listed, 66 no archive, 75 locked, 76 archive too new, 78 configuration error.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try Output.run(json: global.json, {
+            let config = try global.loadConfiguration()
+            return try ListEngine(archive: try Archive.open(at: config.archive)).run()
+        }) { entries in
+            if entries.isEmpty { return "no snapshots yet; run 'ehrdata backup'" }
+            return Output.table(["SNAPSHOT", "STARTED (UTC)", "SOURCES", "SIZE", "COMPRESSED", "VERIFIED"], entries.map { e in
+                [e.id, e.startedAt ?? "?",
+                 e.problem == nil ? e.sources.map(\.name).joined(separator: ",") : "DAMAGED",
+                 ByteFormat.human(e.uncompressedSize), ByteFormat.human(e.compressedSize),
+                 e.lastVerify.map { ($0.ok ? "ok " : "FAILED ") + $0.verifiedAt } ?? "never"]
+            })
+        }
+    }
+}
