@@ -52,14 +52,20 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Helpers shared by the test targets: temp directories, the sqlite3 CLI, the built binary.
+        .target(name: "EHRTestSupport", dependencies: [
+            "EHRSQLite", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "Tests/EHRTestSupport"),
         .testTarget(name: "EHRCoreTests", dependencies: ["EHRCore"]),
-        .testTarget(name: "EHRConfigTests", dependencies: ["EHRConfig"]),
-        .testTarget(name: "EHRCompressionTests", dependencies: ["EHRCompression"]),
-        .testTarget(name: "EHRSQLiteTests", dependencies: ["EHRSQLite"]),
-        .testTarget(name: "EHRPostgresTests", dependencies: ["EHRPostgres"]),
-        .testTarget(name: "EHRArchiveTests", dependencies: ["EHRArchive"]),
-        .testTarget(name: "EHREngineTests", dependencies: ["EHREngine", "EHRSQLite"]),
+        .testTarget(name: "EHRConfigTests", dependencies: ["EHRConfig", "EHRTestSupport"]),
+        .testTarget(name: "EHRCompressionTests", dependencies: ["EHRCompression", "EHRTestSupport"]),
+        .testTarget(name: "EHRSQLiteTests", dependencies: ["EHRSQLite", "EHRTestSupport"]),
+        .testTarget(name: "EHRPostgresTests", dependencies: ["EHRPostgres", "EHRTestSupport"]),
+        .testTarget(name: "EHRArchiveTests", dependencies: ["EHRArchive", "EHRTestSupport"]),
+        .testTarget(name: "EHREngineTests", dependencies: [
+            "EHREngine", "EHRArchive", "EHRSQLite", "EHRTestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         // Runs the built `ehrdata` binary against real files.
-        .testTarget(name: "CLITests", dependencies: ["EHRSQLite"]),
+        .testTarget(name: "CLITests", dependencies: ["EHRSQLite", "EHRTestSupport"]),
     ]
 )

@@ -170,6 +170,11 @@ public struct FormatHeader: Decodable, Sendable {
     public var format: String
     public var version: Int
 
+    public init(format: String, version: Int) {
+        self.format = format
+        self.version = version
+    }
+
     /// Throws `unsupportedFormat` unless `format` is `expected` and `version` is one we read.
     public func check(expected: String, what: String) throws {
         guard format == expected else {

@@ -1,0 +1,70 @@
+import EHRCompression
+import EHRTestSupport
+import Foundation
+import Testing
+
+@Suite struct GzipTests {
+    func sample(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
+        var state = seed
+        return (0..<count).map { i in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            // Half text-like, half noise, so deflate has something to do.
+            return i % 2 == 0 ? UInt8(97 + (i / 7) % 26) : UInt8(truncatingIfNeeded: state >> 33)
+        }
+    }
+
+    @Test func memberRoundTripsAndIsReproducible() throws {
+        let input = sample(300_000)
+        let a = try GzipMemberCompressor(level: 6).compressMember(input)
+        let b = try GzipMemberCompressor(level: 6).compressMember(input)
+        #expect(a == b)
+        var out: [UInt8] = []
+        let decompressor = try GzipMemberDecompressor(chunkSize: 4096)
+        let n = try a.withUnsafeBytes { try decompressor.decompressMember($0) { out.append(contentsOf: $0) } }
+        #expect(n == input.count)
+        #expect(out == input)
+    }
+
+    @Test func headerHasNoTimeAndNoName() throws {
+        let member = try GzipMemberCompressor().compressMember(Array("hello".utf8))
+        #expect(member[0] == 0x1f && member[1] == 0x8b && member[2] == 8)
+        #expect(member[3] == 0) // FLG: no FNAME, FEXTRA, FCOMMENT
+        #expect(member[4..<8].allSatisfy { $0 == 0 }) // MTIME 0
+    }
+
+    @Test func concatenatedMembersAreOneFileForSystemGunzip() throws {
+        let dir = TempDirectory()
+        let compressor = try GzipMemberCompressor(level: 1)
+        let parts = [sample(100_000, seed: 2), [], sample(5, seed: 3), sample(70_000, seed: 4)]
+        var file: [UInt8] = []
+        for part in parts { try part.withUnsafeBytes { _ = try compressor.compressMember($0, appendingTo: &file) } }
+        try Data(file).write(to: URL(fileURLWithPath: dir.file("x.gz")))
+        let r = try Run.program("/bin/sh", ["-c", "gunzip -c '\(dir.file("x.gz"))' | sha256sum"])
+        #expect(r.status == 0)
+        try Data(parts.flatMap { $0 }).write(to: URL(fileURLWithPath: dir.file("raw")))
+        let raw = try Run.program("/bin/sh", ["-c", "sha256sum < '\(dir.file("raw"))'"])
+        #expect(r.stdout == raw.stdout)
+    }
+
+    @Test func damagedOrTruncatedMemberIsAnError() throws {
+        let member = try GzipMemberCompressor().compressMember(sample(50_000))
+        let decompressor = try GzipMemberDecompressor()
+        var flipped = member
+        flipped[member.count / 2] ^= 0x40
+        #expect(throws: GzipError.self) {
+            try flipped.withUnsafeBytes { _ = try decompressor.decompressMember($0) { _ in } }
+        }
+        let truncated = Array(member.dropLast(9))
+        #expect(throws: GzipError.self) {
+            try truncated.withUnsafeBytes { _ = try decompressor.decompressMember($0) { _ in } }
+        }
+        let trailing = member + [0x1f]
+        #expect(throws: GzipError.self) {
+            try trailing.withUnsafeBytes { _ = try decompressor.decompressMember($0) { _ in } }
+        }
+        // The decompressor is still usable after errors.
+        var out: [UInt8] = []
+        try member.withUnsafeBytes { _ = try decompressor.decompressMember($0) { out.append(contentsOf: $0) } }
+        #expect(out == sample(50_000))
+    }
+}

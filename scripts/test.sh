@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds ehrdata and its tests, then runs the whole test suite against a throwaway PostgreSQL
+# server (scripts/with-postgres.sh exports EHRDATA_TEST_PG; the PostgreSQL tests fail, never
+# skip, without it).
+#
+#   bash scripts/test.sh                      # everything
+#   bash scripts/test.sh --filter Archive     # extra arguments go to `swift test`
+#
+# Runs scripts/install-deps.sh first (Debian 12, as root). Exits with swift test's status.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+bash scripts/install-deps.sh
+command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
+
+swift build --build-tests
+
+# The CLI tests run the real binary.
+EHRDATA_BINARY="$(swift build --show-bin-path)/ehrdata"
+export EHRDATA_BINARY
+if [[ ! -x $EHRDATA_BINARY ]]; then
+    echo "test: error: no ehrdata binary at $EHRDATA_BINARY after the build" >&2
+    exit 1
+fi
+
+# Swift Testing runs tests in parallel by default; keep it that way.
+exec bash scripts/with-postgres.sh swift test "$@"
