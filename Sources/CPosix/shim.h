@@ -14,3 +14,13 @@ static inline int ehr_rename_noreplace(const char *from, const char *to) {
     return -1;
 #endif
 }
+
+#include <sys/vfs.h>
+
+// statfs's f_type names the filesystem (tmpfs, overlay, …); Glibc's Swift module lacks statfs.
+static inline int ehr_filesystem_type(const char *path, unsigned long *type) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    *type = (unsigned long)fs.f_type;
+    return 0;
+}

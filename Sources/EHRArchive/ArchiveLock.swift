@@ -4,56 +4,88 @@ import Glibc
 import EHRCore
 import Foundation
 
-/// The archive's kernel lock (flock on `ARCHIVE/lock`). Writers hold it exclusively, readers
-/// shared. The kernel drops it when the holder dies, so a crash leaves no stale lock; the file's
-/// content (pid, host, command, start time) only says who holds it.
+/// The archive's kernel locks (flock), released by the kernel when the holder dies, so a crash
+/// leaves no stale lock to clean up by hand. Two lock files:
+///
+/// - `write.lock`: taken exclusively by every writer (backup, restore in place, prune), so two
+///   writers never overlap. Backup only adds a snapshot through staging and an atomic rename, so
+///   readers keep working while it runs (as with restic).
+/// - `read.lock`: shared by readers (list, verify, restore elsewhere) and by writers that only
+///   add; taken exclusively by commands that remove or rewrite snapshots (prune, key changes).
+///
+/// The holder of an exclusive lock writes pid, host, command and start time into the file, only
+/// to say who holds it; the content is cleared on release.
 public final class ArchiveLock {
-    public enum Mode { case shared, exclusive }
+    public enum Mode: Sendable {
+        /// list, verify, restore elsewhere.
+        case reader
+        /// backup, restore in place: excludes other writers, not readers.
+        case writer
+        /// prune and key changes: excludes everyone.
+        case exclusive
+    }
 
-    private let fd: Int32
+    public static let writerLockName = "write.lock"
+    public static let readerLockName = "read.lock"
+
+    private var held: [(fd: Int32, recorded: Bool)] = []
     public let mode: Mode
 
     /// Takes the lock, waiting up to `wait` seconds (0: fail at once with the `locked` code).
     public init(archive: Archive, mode: Mode, command: String, wait: TimeInterval = 0) throws {
-        let path = archive.root + "/lock"
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileSystem.error("open lock file", path) }
         self.mode = mode
-        let operation = (mode == .exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB
         let deadline = Date().addingTimeInterval(wait)
-        while flock(fd, operation) != 0 {
+        do {
+            if mode != .reader {
+                try take(archive.root + "/" + ArchiveLock.writerLockName, exclusive: true, command: command, until: deadline)
+            }
+            try take(archive.root + "/" + ArchiveLock.readerLockName, exclusive: mode == .exclusive,
+                     command: command, until: deadline)
+        } catch {
+            release()
+            throw error
+        }
+    }
+
+    deinit { release() }
+
+    private func release() {
+        for (fd, recorded) in held.reversed() {
+            if recorded { ftruncate(fd, 0) }
+            flock(fd, LOCK_UN)
+            close(fd)
+        }
+        held = []
+    }
+
+    private func take(_ path: String, exclusive: Bool, command: String, until deadline: Date) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FileSystem.error("open lock file", path) }
+        while flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 let error = FileSystem.error("lock", path)
                 close(fd)
                 throw error
             }
             if Date() >= deadline {
-                let holder = ArchiveLock.describeHolder(path: path)
                 close(fd)
-                throw EHRError(.locked, "the archive is locked by \(holder)",
-                               hint: "wait for it to finish, or pass --wait-lock DURATION")
+                throw EHRError(.locked, "the archive is in use by \(ArchiveLock.describeHolder(path: path))",
+                               hint: "wait for it to finish, or pass --wait-lock DURATION (e.g. --wait-lock 10m)")
             }
             usleep(100_000)
         }
-        if mode == .exclusive { record(command: command) }
-    }
-
-    deinit {
-        flock(fd, LOCK_UN)
-        close(fd)
-    }
-
-    private func record(command: String) {
-        let hostName = ProcessInfo.processInfo.hostName
-        let line = "pid=\(getpid()) host=\(hostName) command=\(command) since=\(Timestamp.iso8601(Date()))\n"
-        ftruncate(fd, 0)
-        _ = line.withCString { pwrite(fd, $0, strlen($0), 0) }
+        if exclusive {
+            let line = "pid=\(getpid()) host=\(ProcessInfo.processInfo.hostName) command=\(command) since=\(Timestamp.iso8601(Date()))\n"
+            ftruncate(fd, 0)
+            _ = line.withCString { pwrite(fd, $0, strlen($0), 0) }
+        }
+        held.append((fd, exclusive))
     }
 
     static func describeHolder(path: String) -> String {
         guard let data = FileManager.default.contents(atPath: path),
               let text = String(data: data, encoding: .utf8), !text.isEmpty else {
-            return "another ehrdata process (a reader)"
+            return "another ehrdata process (a reader: list, verify or restore)"
         }
         return "another ehrdata process (\(text.trimmingCharacters(in: .whitespacesAndNewlines)))"
     }

@@ -91,6 +91,12 @@ public enum FileSystem {
         ehr_rename_noreplace(from, to)
     }
 
+    /// The filesystem's magic number (statfs f_type), or nil if the path cannot be examined.
+    public static func filesystemType(_ path: String) -> UInt? {
+        var type: UInt = 0
+        return ehr_filesystem_type(path, &type) == 0 ? type : nil
+    }
+
     public static func rename(_ from: String, _ to: String) throws {
         guard Glibc.rename(from, to) == 0 else { throw error("rename into", to) }
     }

@@ -1,16 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
-/// Fault injection for crash tests, driven by the environment so the real binary can be tested:
-/// `EHRDATA_TEST_ABORT_AFTER_BYTES=N` kills the process (SIGKILL, like a crash) once N bytes
-/// have been written to archive files. Off unless the variable is set.
-enum TestHooks {
-    nonisolated(unsafe) private static var written: Int64 = 0
-    private static let abortAfter: Int64? = ProcessInfo.processInfo
-        .environment["EHRDATA_TEST_ABORT_AFTER_BYTES"].flatMap { Int64($0) }
+/// Fault injection for crash and lock tests, driven by the environment so the real binary can be
+/// tested. All off unless the variables are set; nothing here runs in normal use.
+///
+/// - `EHRDATA_TEST_ABORT_AFTER_BYTES=N`: SIGKILL (like a crash) once N bytes have been written to
+///   archive or restore files.
+/// - `EHRDATA_TEST_PAUSE_AFTER_BYTES=N` or `EHRDATA_TEST_PAUSE_AT=POINT`, with
+///   `EHRDATA_TEST_HOOK_DIR=DIR`: at that moment create `DIR/paused` (containing the pid), then
+///   wait until `DIR/resume` exists. Points: `backup-before-publish`, `restore-before-swap`.
+public enum TestHooks {
+    private static let environment = ProcessInfo.processInfo.environment
+    private static let abortAfter = environment["EHRDATA_TEST_ABORT_AFTER_BYTES"].flatMap { Int64($0) }
+    private static let pauseAfter = environment["EHRDATA_TEST_PAUSE_AFTER_BYTES"].flatMap { Int64($0) }
+    private static let pauseAt = environment["EHRDATA_TEST_PAUSE_AT"]
+    private static let hookDirectory = environment["EHRDATA_TEST_HOOK_DIR"]
+    private static let state = Counter()
+
+    private final class Counter: @unchecked Sendable { // guarded by `lock`
+        let lock = NSLock()
+        var written: Int64 = 0
+        var paused = false
+    }
 
     static func didWrite(bytes: Int) {
-        guard let limit = abortAfter else { return }
-        written += Int64(bytes)
-        if written >= limit { kill(getpid(), SIGKILL) }
+        guard abortAfter != nil || pauseAfter != nil else { return }
+        let (total, shouldPause): (Int64, Bool) = state.lock.withLock {
+            state.written += Int64(bytes)
+            let pause = pauseAfter.map { state.written >= $0 } == true && !state.paused
+            if pause { state.paused = true }
+            return (state.written, pause)
+        }
+        if let abortAfter, total >= abortAfter { kill(getpid(), SIGKILL) }
+        if shouldPause { pause() }
+    }
+
+    /// A named moment in a command where a test may pause it.
+    public static func checkpoint(_ point: String) {
+        if pauseAt == point { pause() }
+    }
+
+    private static func pause() {
+        guard let dir = hookDirectory else { return }
+        FileManager.default.createFile(atPath: dir + "/paused", contents: Data("\(getpid())\n".utf8))
+        while !FileManager.default.fileExists(atPath: dir + "/resume") { usleep(20_000) }
     }
 }

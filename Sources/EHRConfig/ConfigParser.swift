@@ -94,7 +94,7 @@ public enum ConfigParser {
             }
             let pathNode = try m.required("path")
             let path = try m.string(pathNode, "path")
-            return SourceConfig(name: name, kind: kind, path: absolute(path, base: base))
+            return SourceConfig(name: name, kind: kind, path: absolute(path, base: base), pathAsWritten: path)
         case .postgres:
             if let extra = m.optional("path") {
                 throw fail(origin, extra.mark, "key 'sources[\(index)].path' is for sqlite sources",

@@ -31,12 +31,16 @@ public struct SourceConfig: Sendable, Equatable {
     public var path: String?
     /// PostgreSQL: a libpq connection string or URI. Passwords belong in PGPASSWORD/.pgpass.
     public var connection: String?
+    /// The path as the file wrote it, before it was made absolute (for `config check`).
+    public var pathAsWritten: String?
 
-    public init(name: String, kind: SourceKind, path: String? = nil, connection: String? = nil) {
+    public init(name: String, kind: SourceKind, path: String? = nil, connection: String? = nil,
+                pathAsWritten: String? = nil) {
         self.name = name
         self.kind = kind
         self.path = path
         self.connection = connection
+        self.pathAsWritten = pathAsWritten ?? path
     }
 
     /// Source names become file names inside the archive, so they are restricted.

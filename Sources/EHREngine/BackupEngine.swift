@@ -18,7 +18,7 @@ public struct BackupEngine {
     public func run(sourceNames: [String] = []) throws -> Manifest {
         let sources = try selectedSources(sourceNames)
         let archive = try Archive.open(at: configuration.archive)
-        let lock = try ArchiveLock(archive: archive, mode: .exclusive, command: "backup", wait: lockWait)
+        let lock = try ArchiveLock(archive: archive, mode: .writer, command: "backup", wait: lockWait)
         defer { withExtendedLifetime(lock) {} }
         try removeLeftovers(in: archive)
 
@@ -33,6 +33,7 @@ public struct BackupEngine {
             let manifest = Manifest(snapshotID: staged.id, tool: .init(version: EHRVersion.current),
                                     host: ProcessInfo.processInfo.hostName, startedAt: Timestamp.iso8601(started),
                                     finishedAt: Timestamp.iso8601(Date()), sources: captured)
+            TestHooks.checkpoint("backup-before-publish")
             try staged.publish(manifest)
             logger.info("backup published", metadata: [
                 "snapshot": "\(staged.id)", "compressed_bytes": "\(manifest.compressedSize)",

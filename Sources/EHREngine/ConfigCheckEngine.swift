@@ -1,8 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import EHRArchive
 import EHRCore
 import EHRSQLite
 import Foundation
 
-/// `ehrdata config check`: the file parsed (strictly, by the loader) and each source looked at.
+/// `ehrdata config check`: the file parsed (strictly, by the loader), each source looked at, and
+/// warnings for placements that lose data on a redeploy: the original outage was database files
+/// in the wrong place.
 public struct ConfigCheckEngine {
     public let configuration: Configuration
 
@@ -20,12 +26,17 @@ public struct ConfigCheckEngine {
         public var config: String
         public var archive: String
         public var sources: [SourceStatus]
+        public var warnings: [String]
         public var ok: Bool { sources.allSatisfy(\.ok) }
     }
 
     public func run() -> Result {
-        Result(config: configuration.origin, archive: configuration.archive,
-               sources: configuration.sources.map(check))
+        var warnings = Placement.warnings(forArchive: configuration.archive)
+        for source in configuration.sources where source.kind == .sqlite {
+            warnings += Placement.warnings(for: source, archive: configuration.archive)
+        }
+        return Result(config: configuration.origin, archive: configuration.archive,
+                      sources: configuration.sources.map(check), warnings: warnings)
     }
 
     private func check(_ source: SourceConfig) -> SourceStatus {
@@ -58,15 +69,65 @@ public struct ConfigCheckEngine {
     }
 }
 
+/// Where files live, and what that means for surviving a redeploy.
+enum Placement {
+    static func warnings(for source: SourceConfig, archive: String) -> [String] {
+        guard let path = source.path else { return [] }
+        var out: [String] = []
+        if let written = source.pathAsWritten, !written.hasPrefix("/") {
+            out.append("source '\(source.name)': path '\(written)' is relative (resolved against the config file's directory to \(path)); write it absolute")
+        }
+        if !FileManager.default.fileExists(atPath: path) {
+            out.append("source '\(source.name)': \(path) does not exist; a service that cannot find its database may create an empty one elsewhere")
+        }
+        if let kind = volatileKind(of: existingAncestor(path)) {
+            out.append("source '\(source.name)': \(path) is on \(kind), which does not survive a restart or redeploy; move it to a persistent volume")
+        }
+        if let a = device(existingAncestor(archive)), let s = device(existingAncestor(path)), a == s {
+            out.append("source '\(source.name)': the archive is on the same filesystem as \(path); a lost disk loses both, so put the archive elsewhere")
+        }
+        return out
+    }
+
+    static func warnings(forArchive archive: String) -> [String] {
+        guard let kind = volatileKind(of: existingAncestor(archive)) else { return [] }
+        return ["archive \(archive) is on \(kind), which does not survive a restart or redeploy; move it to a persistent volume"]
+    }
+
+    /// The path itself if it exists, else its nearest existing parent directory.
+    static func existingAncestor(_ path: String) -> String {
+        var current = path
+        while !FileManager.default.fileExists(atPath: current), current != "/" {
+            current = (current as NSString).deletingLastPathComponent
+            if current.isEmpty { return "/" }
+        }
+        return current
+    }
+
+    static func device(_ path: String) -> UInt64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? UInt64(st.st_dev) : nil
+    }
+
+    /// tmpfs, ramfs, or a container's writable overlay layer.
+    static func volatileKind(of path: String) -> String? {
+        guard let type = FileSystem.filesystemType(path) else { return nil }
+        switch type {
+        case 0x0102_1994: return "tmpfs"
+        case 0x8584_58F6: return "ramfs"
+        case 0x794C_7630: return "an overlay filesystem (a container's writable layer)"
+        default: return nil
+        }
+    }
+}
+
 /// Connection strings may carry a password; reports show them without it.
 public enum Redaction {
     public static func connectionString(_ s: String) -> String {
         var out = s
-        // key=value form
         if let r = out.range(of: #"password\s*=\s*('[^']*'|\S+)"#, options: .regularExpression) {
             out.replaceSubrange(r, with: "password=***")
         }
-        // URI form: scheme://user:secret@host
         if let r = out.range(of: #"://[^:/@]+:[^@]+@"#, options: .regularExpression) {
             let userPart = out[r].dropFirst(3).split(separator: ":").first.map(String.init) ?? ""
             out.replaceSubrange(r, with: "://\(userPart):***@")

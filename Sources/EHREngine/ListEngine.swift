@@ -6,8 +6,12 @@ import Foundation
 /// is still listed, marked damaged, so an operator sees it.
 public struct ListEngine {
     public let archive: Archive
+    public var lockWait: TimeInterval
 
-    public init(archive: Archive) { self.archive = archive }
+    public init(archive: Archive, lockWait: TimeInterval = 0) {
+        self.archive = archive
+        self.lockWait = lockWait
+    }
 
     public struct Entry: Codable, Sendable {
         public var id: String
@@ -30,7 +34,7 @@ public struct ListEngine {
     }
 
     public func run() throws -> [Entry] {
-        let lock = try ArchiveLock(archive: archive, mode: .shared, command: "list")
+        let lock = try ArchiveLock(archive: archive, mode: .reader, command: "list", wait: lockWait)
         defer { withExtendedLifetime(lock) {} }
         return try archive.snapshotIDs().reversed().map { id in
             let record = VerifyRecord.load(from: archive, id: id)

@@ -15,10 +15,12 @@ struct Backup: ParsableCommand {
               ehrdata backup --source backend --json
 
             Exit status: 0 published, 1 failed (nothing published), 66 a source or the archive is
-            missing, 75 the archive is locked by another writer, 78 configuration error.
+            missing, 75 another backup or restore holds the archive (see --wait-lock), 78 configuration
+            error. list, verify and restore --to keep working while a backup runs.
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var lock: LockOptions
 
     @Option(name: .customLong("source"), help: "Back up only this source (repeatable).")
     var sources: [String] = []
@@ -27,7 +29,7 @@ struct Backup: ParsableCommand {
         let logger = global.makeLogger("backup")
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
-            return try BackupEngine(configuration: config, logger: logger).run(sourceNames: sources)
+            return try BackupEngine(configuration: config, logger: logger, lockWait: try lock.seconds).run(sourceNames: sources)
         }) { m in
             var lines = ["snapshot \(m.snapshotID) published (\(ByteFormat.human(m.uncompressedSize)) -> \(ByteFormat.human(m.compressedSize)))"]
             for s in m.sources {

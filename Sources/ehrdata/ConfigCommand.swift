@@ -12,13 +12,16 @@ struct Config: ParsableCommand {
             abstract: "Parse the config strictly and look at each source.",
             discussion: """
                 Rejects unknown or misspelled keys, wrong types and missing keys, naming the key and
-                its line. Then opens each SQLite source read-only.
+                its line. Then opens each SQLite source read-only, and warns about placements that lose
+                data on a redeploy: a relative or missing source path, a source or archive on tmpfs or
+                a container's overlay layer, an archive on the same filesystem as a source.
 
                 Examples:
                   ehrdata config check
                   ehrdata config check --config ./ehrdata.yaml --json
 
-                Exit status: 0 valid and every source readable, 1 a source is not readable,
+                Exit status: 0 valid and every source readable (warnings may be printed), 1 a source is
+                not readable,
                 78 the config is invalid.
                 """)
 
@@ -33,7 +36,7 @@ struct Config: ParsableCommand {
             }) { r in
                 (["config \(r.config): valid", "archive: \(r.archive)"] + r.sources.map {
                     "\($0.ok ? "ok  " : "FAIL") \($0.name) (\($0.kind)) \($0.location): \($0.detail)"
-                }).joined(separator: "\n")
+                } + r.warnings.map { "warning: \($0)" }).joined(separator: "\n")
             }
             if let result, !result.ok {
                 try Output.fail(EHRError(.failure, "a source is not usable", hint: "see the lines marked FAIL"),

@@ -42,3 +42,21 @@ enum Logging {
         }
     }
 }
+
+/// `--wait-lock`, for the commands that take the archive lock.
+struct LockOptions: ParsableArguments {
+    @Option(name: .long, help: "Wait up to this long for another ehrdata command's lock (e.g. 30s, 10m), instead of exiting 75 at once.")
+    var waitLock: String?
+
+    var seconds: Double {
+        get throws {
+            guard let text = waitLock else { return 0 }
+            guard let s = DurationText.seconds(text) else {
+                throw ValidationError("--wait-lock takes a duration such as 30s, 10m or 1h, not '\(text)'")
+            }
+            return s
+        }
+    }
+
+    func validate() throws { _ = try seconds }
+}

@@ -18,11 +18,12 @@ struct List: ParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var lock: LockOptions
 
     func run() throws {
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
-            return try ListEngine(archive: try Archive.open(at: config.archive)).run()
+            return try ListEngine(archive: try Archive.open(at: config.archive), lockWait: try lock.seconds).run()
         }) { entries in
             if entries.isEmpty { return "no snapshots yet; run 'ehrdata backup'" }
             return Output.table(["SNAPSHOT", "STARTED (UTC)", "SOURCES", "SIZE", "COMPRESSED", "VERIFIED"], entries.map { e in

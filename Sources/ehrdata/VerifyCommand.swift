@@ -7,25 +7,36 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check snapshots against their checksums, from the archive alone.",
         discussion: """
-            Checks the manifest against manifest.sha256, that the snapshot holds exactly the files
-            its manifest lists, and every file's size and SHA-256. Records the result beside the
-            snapshot (shown by 'list'). With no snapshot, verifies the latest.
+            Default depth (checksums): the manifest against manifest.sha256, that the snapshot holds
+            exactly the files its manifest lists, and every file's size and SHA-256.
+            --deep also decompresses every file, checks the uncompressed SHA-256 and size, and runs
+            SQLite's integrity_check on each database copy in a temp directory.
+            The result is recorded beside the snapshot and shown by 'list'. With no snapshot,
+            verifies the latest.
 
             Examples:
               ehrdata verify
-              ehrdata verify 20261129T0936
+              ehrdata verify 20261129T0936 --deep
               ehrdata verify --all --json
 
-            Exit status: 0 all good, 65 a snapshot failed (the file is named), 66 no such snapshot.
+            Exit status: 0 all good, 65 a snapshot failed (the file is named), 66 no such snapshot,
+            75 locked (only while a prune runs).
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var lock: LockOptions
 
     @Argument(help: "Snapshot id, unique prefix, or 'latest' (default: latest).")
     var snapshot: String?
 
     @Flag(help: "Verify every snapshot.")
     var all = false
+
+    @Flag(help: "Also decompress everything and run integrity_check on each database.")
+    var deep = false
+
+    @Option(help: "Where --deep puts its temporary database copies (default: $TMPDIR or /tmp).", completion: .directory)
+    var scratchDir: String?
 
     func validate() throws {
         if all && snapshot != nil { throw ValidationError("give a snapshot or --all, not both") }
@@ -37,11 +48,13 @@ struct Verify: ParsableCommand {
         try Output.run(json: global.json, {
             let archive = try Archive.open(at: try global.loadConfiguration().archive)
             let ids = all ? try archive.snapshotIDs() : [try archive.resolve(SnapshotSelector(snapshot ?? "latest"))]
-            reports = try VerifyEngine(archive: archive, logger: logger).run(ids)
+            var engine = VerifyEngine(archive: archive, logger: logger, lockWait: try lock.seconds)
+            if let scratchDir { engine.scratchDirectory = scratchDir }
+            reports = try engine.run(ids, depth: deep ? .deep : .checksums)
             return reports
         }) { reports in
             reports.map { r in
-                r.ok ? "\(r.id): ok (\(r.filesChecked) files, \(ByteFormat.human(r.bytesChecked)))"
+                r.ok ? "\(r.id): ok (\(r.depth.rawValue); \(r.filesChecked) files, \(ByteFormat.human(r.bytesChecked)))"
                      : "\(r.id): FAILED\n" + r.problems.map { "  - \($0)" }.joined(separator: "\n")
             }.joined(separator: "\n")
         }

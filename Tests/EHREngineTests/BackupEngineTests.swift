@@ -33,7 +33,7 @@ import Testing
     @Test func aSecondWriterIsRefusedWithTheLockedCode() throws {
         let (dir, config, archive) = try setup()
         defer { withExtendedLifetime(dir) {} }
-        let held = try ArchiveLock(archive: archive, mode: .exclusive, command: "test")
+        let held = try ArchiveLock(archive: archive, mode: .writer, command: "test")
         do {
             _ = try BackupEngine(configuration: config, logger: Logger(label: "test")).run()
             Issue.record("backup ran while another writer held the lock")
@@ -49,7 +49,7 @@ import Testing
         let (dir, config, archive) = try setup()
         defer { withExtendedLifetime(dir) {} }
         _ = try BackupEngine(configuration: config, logger: Logger(label: "test")).run()
-        let reader = try ArchiveLock(archive: archive, mode: .shared, command: "test")
+        let reader = try ArchiveLock(archive: archive, mode: .reader, command: "test")
         #expect(try ListEngine(archive: archive).run().count == 1)
         withExtendedLifetime(reader) {}
     }

@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import EHRArchive
+import EHRCore
+import EHRSQLite
+import Foundation
+
+/// One SQLite source coming back from a snapshot: streamed into a temp file beside its target,
+/// verified there, then renamed into place.
+final class SQLiteRestore {
+    let archive: Archive
+    let snapshot: SnapshotID
+    let source: Manifest.Source
+    let target: String
+    let temp: String
+    private var tempExists = false
+
+    init(archive: Archive, snapshot: SnapshotID, source: Manifest.Source, target: String) {
+        self.archive = archive
+        self.snapshot = snapshot
+        self.source = source
+        self.target = target
+        let directory = (target as NSString).deletingLastPathComponent
+        let base = (target as NSString).lastPathComponent
+        temp = "\(directory)/.\(base).ehrdata-restore-\(getpid()).tmp"
+    }
+
+    static func checkNewTarget(_ target: String) throws {
+        if FileSystem.exists(target) {
+            throw EHRError(.targetExists, "\(target) already exists; restore --to never overwrites a file",
+                           hint: "choose a new path, or restore in place without --to (it keeps the current file)")
+        }
+        let directory = (target as NSString).deletingLastPathComponent
+        guard FileSystem.isDirectory(directory) else {
+            throw EHRError(.notFound, "directory \(directory) does not exist", hint: "create it first or choose another --to path")
+        }
+    }
+
+    /// The database and its companions that exist now, with the names they will be kept under.
+    /// The suffixes stay after the new name so SQLite still pairs the kept database with its WAL.
+    static func filesToKeep(_ target: String, stamp: String) -> [RestoreEngine.Kept] {
+        let kept = "\(target).pre-restore-\(stamp)"
+        return ["", "-wal", "-shm", "-journal"].compactMap { suffix in
+            let path = target + suffix
+            guard FileSystem.exists(path) else { return nil }
+            return RestoreEngine.Kept(path: path, keptAs: kept + suffix, bytes: (try? FileSystem.size(path)) ?? 0)
+        }
+    }
+
+    static func holders(of target: String) -> [String] {
+        SQLiteFileUsage.holders(of: target).map(\.description)
+    }
+
+    /// Streams and verifies the copy into the temp file. Nothing outside the temp file changes.
+    func materialize() throws {
+        let file = source.files[0]
+        guard SnapshotPaths.isSafe(file.path) else {
+            throw EHRError(.verificationFailed, "snapshot \(snapshot): unsafe path \(file.path) in the manifest",
+                           hint: "this snapshot is damaged; use another snapshot")
+        }
+        let reader = try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file)
+        let output = try OutputFile(creating: temp)
+        tempExists = true
+        try reader.read { try output.write($0) }
+        try output.sync()
+        try output.close()
+        try check()
+    }
+
+    private func check() throws {
+        guard let info = source.sqlite else { return }
+        let db = try SQLiteConnection(path: temp, mode: .immutable)
+        let problems = try db.integrityProblems()
+        guard problems.isEmpty else {
+            throw EHRError(.verificationFailed, "the restored copy fails integrity_check: \(problems[0])",
+                           hint: "this snapshot's copy is damaged; use another snapshot")
+        }
+        guard try db.pageSize == info.pageSize, try db.userVersion == info.userVersion else {
+            throw EHRError(.verificationFailed, "the restored copy's page size or user_version differs from the manifest",
+                           hint: "this snapshot's copy is damaged; use another snapshot")
+        }
+    }
+
+    func publishNewFile() throws {
+        try FileSystem.renameNoReplace(temp, target)
+        tempExists = false
+        try FileSystem.fsyncDirectory((target as NSString).deletingLastPathComponent)
+    }
+
+    /// Moves the current files aside (companions first, so a stale -wal can never pair with the
+    /// restored database), then renames the verified copy into place. The restored file takes the
+    /// replaced database's owner and mode, so the service can open it.
+    func swapInPlace(stamp: String) throws {
+        // Listed again now: a -wal may have appeared or gone since the plan was shown.
+        let kept = SQLiteRestore.filesToKeep(target, stamp: stamp)
+        if let original = kept.first(where: { $0.path == target }) {
+            var st = stat()
+            if stat(original.path, &st) == 0 {
+                chown(temp, st.st_uid, st.st_gid)
+                chmod(temp, st.st_mode & 0o7777)
+            }
+        }
+        for file in kept.sorted(by: { $0.path.count > $1.path.count }) {
+            try FileSystem.renameNoReplace(file.path, file.keptAs)
+        }
+        try FileSystem.renameNoReplace(temp, target)
+        tempExists = false
+        try FileSystem.fsyncDirectory((target as NSString).deletingLastPathComponent)
+    }
+
+    /// Removes the temp file (and anything SQLite made beside it) if it was not published.
+    func discardTemp() {
+        guard tempExists else { return }
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
+        tempExists = false
+    }
+}
