@@ -27,9 +27,15 @@ extension SQLiteConnection {
 
     /// `PRAGMA integrity_check`'s findings; empty means the database is sound. SQLite's messages
     /// name pages and indexes, not row values.
+    /// Damage so bad that the check itself stops with SQLITE_CORRUPT or SQLITE_NOTADB is
+    /// reported as a finding, not thrown.
     public func integrityProblems(limit: Int = 20) throws -> [String] {
-        let lines = try rows("PRAGMA integrity_check(\(limit))").compactMap { $0.first ?? nil }
-        return lines == ["ok"] ? [] : lines
+        do {
+            let lines = try rows("PRAGMA integrity_check(\(limit))").compactMap { $0.first ?? nil }
+            return lines == ["ok"] ? [] : lines
+        } catch let error as SQLiteError where error.isCorrupt || error.isNotADatabase {
+            return [error.message]
+        }
     }
 
     public static func quoteIdentifier(_ name: String) -> String {

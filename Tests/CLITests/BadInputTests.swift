@@ -101,7 +101,8 @@ import Testing
 
     @Test func usageErrorsExit64() throws {
         let ws = try Workspace()
-        #expect(try ws.run(["restore", "latest"]).status == 64) // no --to
+        _ = try ws.ok(["backup"])
+        #expect(try ws.run(["restore", "latest"]).status == 64) // in place, no terminal, no --yes
         #expect(try ws.run(["verify", "x", "--all"]).status == 64)
         #expect(try ws.run(["frobnicate"]).status == 64)
     }

@@ -55,10 +55,12 @@ final class Workspace {
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 
-    /// The archive's state without its lock file, whose content only says who last held it.
+    /// The workspace's state without the archive's lock files, whose content only says who
+    /// holds them.
     func archiveState() throws -> TreeState {
         var state = try TreeState(dir.path)
-        state.entries["archive/lock"] = nil
+        state.entries["archive/write.lock"] = nil
+        state.entries["archive/read.lock"] = nil
         return state
     }
 }

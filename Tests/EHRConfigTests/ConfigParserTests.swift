@@ -44,7 +44,8 @@ import Testing
         let c = try parse(valid)
         #expect(c.archive == "/srv/archive")
         #expect(c.sources.count == 2)
-        #expect(c.sources[0] == SourceConfig(name: "backend", kind: .sqlite, path: "/etc/ehrdata/data/backend.sqlite"))
+        #expect(c.sources[0] == SourceConfig(name: "backend", kind: .sqlite, path: "/etc/ehrdata/data/backend.sqlite",
+                                            pathAsWritten: "data/backend.sqlite"))
         #expect(c.sources[1].connection == "host=127.0.0.1 dbname=fhir")
         #expect(c.retention == Retention(keepLast: 7, keepDaily: 14))
         #expect(c.compression.level == 3)
