@@ -1,14 +1,19 @@
 import EHRCompression
 import EHRCore
 
-/// Reads one archive data file back, member by member as the manifest indexes them, checking
-/// everything the manifest promises: the compressed digest and size, each member's inflated
-/// size, the uncompressed digest and size. Memory is one member at a time.
+/// Reads one archive data file back, member by member as the manifest indexes them, inflating
+/// members on every core and handing the bytes on in order. Checks everything the manifest
+/// promises: the compressed digest and size, each member's inflated size, the uncompressed
+/// digest and size. Memory is bounded by the members in flight.
 public struct DataFileReader {
+    /// No member may claim more than this; a damaged manifest cannot make us allocate wildly.
+    static let maxMemberSize: Int64 = 256 * 1024 * 1024
+
     public let path: String
     public let entry: Manifest.File
+    public var workers: Int
 
-    public init(path: String, entry: Manifest.File) throws {
+    public init(path: String, entry: Manifest.File, workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws {
         guard entry.codec == "gzip" else {
             throw EHRError(.unsupportedFormat, "\(entry.path) uses codec '\(entry.codec)', which this ehrdata cannot read",
                            hint: "upgrade ehrdata")
@@ -19,6 +24,13 @@ public struct DataFileReader {
         }
         self.path = path
         self.entry = entry
+        self.workers = max(1, workers)
+    }
+
+    private struct Job {
+        var index: Int
+        var compressed: [UInt8]
+        var expected: Int64
     }
 
     /// Streams the uncompressed bytes to `sink`, then checks both digests. Throws
@@ -26,45 +38,66 @@ public struct DataFileReader {
     /// so callers write to a temp file they discard on error.
     public func read(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let input = try InputFile(path: path)
-        let decompressor = try GzipMemberDecompressor()
+        let file = entry.path
+        let pool = OrderedWorkPool<Job, [UInt8], GzipMemberDecompressor>(
+            workers: workers, maxInFlight: min(2 * workers, 8),
+            makeState: { try GzipMemberDecompressor() },
+            transform: { decompressor, job in
+                var out: [UInt8] = []
+                out.reserveCapacity(Int(job.expected))
+                do {
+                    try job.compressed.withUnsafeBytes { bytes in
+                        _ = try decompressor.decompressMember(bytes) { chunk in
+                            guard out.count + chunk.count <= job.expected else {
+                                throw DataFileReader.mismatch(file, "member \(job.index) inflates to more than its size")
+                            }
+                            out.append(contentsOf: chunk)
+                        }
+                    }
+                } catch let error as GzipError {
+                    throw DataFileReader.mismatch(file, "member \(job.index) does not inflate (\(error))")
+                }
+                guard out.count == job.expected else {
+                    throw DataFileReader.mismatch(file, "member \(job.index) inflates to the wrong size")
+                }
+                return out
+            })
+        defer { pool.shutdown() }
         var compressedHash = SHA256Stream(), uncompressedHash = SHA256Stream()
         var compressedTotal: Int64 = 0, uncompressedTotal: Int64 = 0
-        var member = [UInt8]()
+        func consume(_ outputs: [[UInt8]]) throws {
+            for out in outputs {
+                uncompressedHash.update(out)
+                uncompressedTotal += Int64(out.count)
+                try out.withUnsafeBytes { try sink($0) }
+            }
+        }
         for (index, m) in entry.members.enumerated() {
-            guard m.compressedSize >= 0, m.compressedSize <= 1 << 31 else { throw mismatch("member \(index) has an impossible size") }
-            member = [UInt8](repeating: 0, count: Int(m.compressedSize))
+            guard m.compressedSize >= 0, m.compressedSize <= Self.maxMemberSize,
+                  m.uncompressedSize >= 0, m.uncompressedSize <= Self.maxMemberSize else {
+                throw Self.mismatch(file, "member \(index) has an impossible size")
+            }
+            var member = [UInt8](repeating: 0, count: Int(m.compressedSize))
             let got = try member.withUnsafeMutableBytes { try input.read(into: $0) }
-            guard got == member.count else { throw mismatch("is shorter than its manifest entry") }
+            guard got == member.count else { throw Self.mismatch(file, "is shorter than its manifest entry") }
             compressedHash.update(member)
             compressedTotal += Int64(got)
-            var produced = 0
-            do {
-                produced = try member.withUnsafeBytes { bytes in
-                    try decompressor.decompressMember(bytes) { chunk in
-                        uncompressedHash.update(chunk)
-                        try sink(chunk)
-                    }
-                }
-            } catch let error as GzipError {
-                throw mismatch("member \(index) does not inflate (\(error))")
-            }
-            guard Int64(produced) == m.uncompressedSize else { throw mismatch("member \(index) inflates to the wrong size") }
-            uncompressedTotal += Int64(produced)
+            try consume(pool.submit(Job(index: index, compressed: member, expected: m.uncompressedSize)))
         }
+        try consume(pool.drain())
         var extra = [UInt8](repeating: 0, count: 1)
         guard try extra.withUnsafeMutableBytes({ try input.read(into: $0) }) == 0 else {
-            throw mismatch("is longer than its manifest entry")
+            throw Self.mismatch(file, "is longer than its manifest entry")
         }
         guard compressedTotal == entry.compressed.size, compressedHash.hex() == entry.compressed.sha256 else {
-            throw mismatch("does not match its compressed SHA-256")
+            throw Self.mismatch(file, "does not match its compressed SHA-256")
         }
         guard uncompressedTotal == entry.uncompressed.size, uncompressedHash.hex() == entry.uncompressed.sha256 else {
-            throw mismatch("does not match its uncompressed SHA-256")
+            throw Self.mismatch(file, "does not match its uncompressed SHA-256")
         }
     }
 
-    private func mismatch(_ what: String) -> EHRError {
-        EHRError(.verificationFailed, "\(entry.path) \(what)",
-                 hint: "this snapshot's copy is damaged; use another snapshot")
+    static func mismatch(_ file: String, _ what: String) -> EHRError {
+        EHRError(.verificationFailed, "\(file) \(what)", hint: "this snapshot's copy is damaged; use another snapshot")
     }
 }

@@ -1,34 +1,50 @@
 import EHRCompression
 import EHRCore
 
-/// Writes one archive data file: uncompressed bytes stream in, independent gzip members go out,
-/// and both SHA-256 digests and the member index are computed in the same pass. Memory is one
-/// member's input slice and its compressed output, whatever the file's size.
+/// Writes one archive data file: uncompressed bytes stream in, independent gzip members go out.
+/// Members are compressed on every core at once and written in order; both SHA-256 digests and
+/// the member index are computed in the same pass. Memory is bounded by the members in flight
+/// (a few per core), whatever the file's size.
 public final class DataFileWriter {
     public static let defaultMemberSize = 4 * 1024 * 1024
 
+    private struct Compressed {
+        var input: [UInt8]
+        var output: [UInt8]
+    }
+
     private let file: OutputFile
-    private let compressor: GzipMemberCompressor
+    private let pool: OrderedWorkPool<[UInt8], Compressed, GzipMemberCompressor>
     private let memberSize: Int
     private var pending: [UInt8] = []
-    private var compressedBuffer: [UInt8] = []
     private var uncompressedHash = SHA256Stream()
     private var compressedHash = SHA256Stream()
     private var members: [Manifest.Member] = []
     private var uncompressedSize: Int64 = 0
+    private var submitted = 0
     private let relativePath: String
     private let role: String
 
     /// `path` is created (it must not exist); `relativePath` is what the manifest records.
     public init(path: String, relativePath: String, role: String, level: Int,
-                memberSize: Int = DataFileWriter.defaultMemberSize) throws {
+                memberSize: Int = DataFileWriter.defaultMemberSize,
+                workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws {
         file = try OutputFile(creating: path)
-        compressor = try GzipMemberCompressor(level: level)
+        let workers = max(1, workers)
+        pool = OrderedWorkPool(workers: workers, maxInFlight: min(2 * workers, 8),
+                               makeState: { try GzipMemberCompressor(level: level) },
+                               transform: { compressor, input in
+                                   var output: [UInt8] = []
+                                   try input.withUnsafeBytes { _ = try compressor.compressMember($0, appendingTo: &output) }
+                                   return Compressed(input: input, output: output)
+                               })
         self.memberSize = memberSize
         self.relativePath = relativePath
         self.role = role
         pending.reserveCapacity(memberSize)
     }
+
+    deinit { pool.shutdown() }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var rest = bytes
@@ -36,26 +52,35 @@ public final class DataFileWriter {
             let take = min(memberSize - pending.count, rest.count)
             pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
             rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(take))
-            if pending.count == memberSize { try flushMember() }
+            if pending.count == memberSize { try submitPending() }
         }
     }
 
-    private func flushMember() throws {
-        compressedBuffer.removeAll(keepingCapacity: true)
-        try pending.withUnsafeBytes { input in
-            uncompressedHash.update(input)
-            try compressor.compressMember(input, appendingTo: &compressedBuffer)
+    private func submitPending() throws {
+        let slice = pending
+        pending = []
+        pending.reserveCapacity(memberSize)
+        submitted += 1
+        try emit(pool.submit(slice))
+    }
+
+    /// Writes finished members in order; the uncompressed digest is taken here too, so it sees
+    /// the slices in stream order.
+    private func emit(_ ready: [Compressed]) throws {
+        for member in ready {
+            uncompressedHash.update(member.input)
+            compressedHash.update(member.output)
+            try file.write(member.output)
+            members.append(.init(compressedSize: Int64(member.output.count), uncompressedSize: Int64(member.input.count)))
+            uncompressedSize += Int64(member.input.count)
         }
-        compressedHash.update(compressedBuffer)
-        try file.write(compressedBuffer)
-        members.append(.init(compressedSize: Int64(compressedBuffer.count), uncompressedSize: Int64(pending.count)))
-        uncompressedSize += Int64(pending.count)
-        pending.removeAll(keepingCapacity: true)
     }
 
     /// Flushes the last member, fsyncs and closes. Returns the manifest entry.
     public func finish() throws -> Manifest.File {
-        if !pending.isEmpty || members.isEmpty { try flushMember() }
+        if !pending.isEmpty || submitted == 0 { try submitPending() }
+        try emit(pool.drain())
+        pool.shutdown()
         try file.sync()
         try file.close()
         return Manifest.File(path: relativePath, role: role,
