@@ -114,7 +114,8 @@ public struct Archive: Sendable {
 public enum JSONCoding {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        // Sorted keys: the same manifest always serialises to the same bytes.
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var bytes = Array(try encoder.encode(value))
         bytes.append(UInt8(ascii: "\n"))
         return bytes

@@ -118,6 +118,16 @@ public enum FileSystem {
         }
     }
 
+    /// Every directory under `root` (not `root` itself), deepest first.
+    public static func directoriesRecursively(_ root: String) throws -> [String] {
+        var out: [String] = []
+        for name in try list(root) where isDirectory(root + "/" + name) {
+            out += try directoriesRecursively(root + "/" + name)
+            out.append(root + "/" + name)
+        }
+        return out
+    }
+
     /// Every regular file under `root`, as paths relative to it, sorted.
     public static func filesRecursively(_ root: String) throws -> [String] {
         var out: [String] = []

@@ -37,6 +37,7 @@ public final class StagedSnapshot {
         try write(bytes, to: directory + "/" + Archive.manifestName)
         try write(Array(Archive.digestLine(SHA256Stream.hex(of: bytes)).utf8),
                   to: directory + "/" + Archive.manifestDigestName)
+        for sub in try FileSystem.directoriesRecursively(dataDirectory) { try FileSystem.fsyncDirectory(sub) }
         try FileSystem.fsyncDirectory(dataDirectory)
         try FileSystem.fsyncDirectory(directory)
         try FileSystem.makeDirectory(archive.snapshotsDirectory)

@@ -17,7 +17,7 @@ public enum ConfigParser {
             throw error
         } catch let error as YamlError {
             throw EHRError(.configuration, "\(origin): not valid YAML: \(yamlProblem(error))",
-                           hint: "fix the syntax at the line shown")
+                           hint: "fix the YAML syntax; 'ehrdata init' writes a valid sample")
         }
         let top = try Mapping(root, path: "", origin: origin,
                               allowed: ["archive", "sources", "retention", "compression"])
@@ -73,7 +73,7 @@ public enum ConfigParser {
 
     private static func parseSource(_ node: Node, index: Int, origin: String, base: String) throws -> SourceConfig {
         let m = try Mapping(node, path: "sources[\(index)].", origin: origin,
-                            allowed: ["name", "kind", "path", "connection"])
+                            allowed: ["name", "kind", "path", "connection", "retries"])
         let nameNode = try m.required("name")
         let name = try m.string(nameNode, "name")
         guard SourceConfig.isValidName(name) else {
@@ -88,9 +88,11 @@ public enum ConfigParser {
         }
         switch kind {
         case .sqlite:
-            if let extra = m.optional("connection") {
-                throw fail(origin, extra.mark, "key 'sources[\(index)].connection' is for postgres sources",
-                           hint: "a sqlite source takes 'path'")
+            for key in ["connection", "retries"] {
+                if let extra = m.optional(key) {
+                    throw fail(origin, extra.mark, "key 'sources[\(index)].\(key)' is for postgres sources",
+                               hint: "a sqlite source takes 'path'")
+                }
             }
             let pathNode = try m.required("path")
             let path = try m.string(pathNode, "path")
@@ -101,7 +103,9 @@ public enum ConfigParser {
                            hint: "a postgres source takes 'connection' (a libpq connection string)")
             }
             let connNode = try m.required("connection")
-            return SourceConfig(name: name, kind: kind, connection: try m.string(connNode, "connection"))
+            var config = SourceConfig(name: name, kind: kind, connection: try m.string(connNode, "connection"))
+            if let retries = try m.count("retries") { config.retries = retries }
+            return config
         }
     }
 

@@ -33,6 +33,8 @@ public struct SourceConfig: Sendable, Equatable {
     public var connection: String?
     /// The path as the file wrote it, before it was made absolute (for `config check`).
     public var pathAsWritten: String?
+    /// PostgreSQL: how often a transient failure restarts the source under a new snapshot.
+    public var retries: Int = 3
 
     public init(name: String, kind: SourceKind, path: String? = nil, connection: String? = nil,
                 pathAsWritten: String? = nil) {

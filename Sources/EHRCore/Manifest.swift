@@ -42,12 +42,15 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var name: String
         public var kind: SourceKind
         public var sqlite: SQLiteInfo?
+        public var postgres: PostgresInfo?
         public var files: [File]
 
-        public init(name: String, kind: SourceKind, sqlite: SQLiteInfo? = nil, files: [File]) {
+        public init(name: String, kind: SourceKind, sqlite: SQLiteInfo? = nil, postgres: PostgresInfo? = nil,
+                    files: [File]) {
             self.name = name
             self.kind = kind
             self.sqlite = sqlite
+            self.postgres = postgres
             self.files = files
         }
 

@@ -11,8 +11,8 @@ public enum Timestamp {
     private struct Parts { var y, mo, d, h, mi, s, ms: Int }
 
     private static func parts(_ date: Date) -> Parts {
-        // Truncate to whole milliseconds first so the seconds never round up to 60.
-        let ms = Int((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // Whole milliseconds first, split with integer arithmetic, so seconds never reach 60.
+        let ms = Int((date.timeIntervalSince1970 * 1000).rounded())
         let whole = Date(timeIntervalSince1970: Double(ms.quotientFloor(1000)))
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: whole)
         return Parts(y: c.year!, mo: c.month!, d: c.day!, h: c.hour!, mi: c.minute!, s: c.second!,

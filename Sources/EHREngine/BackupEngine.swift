@@ -8,11 +8,15 @@ public struct BackupEngine {
     public let configuration: Configuration
     public let logger: Logger
     public var lockWait: TimeInterval = 0
+    /// Parallel COPY workers per PostgreSQL source.
+    public var jobs: Int
 
-    public init(configuration: Configuration, logger: Logger, lockWait: TimeInterval = 0) {
+    public init(configuration: Configuration, logger: Logger, lockWait: TimeInterval = 0,
+                jobs: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.configuration = configuration
         self.logger = logger
         self.lockWait = lockWait
+        self.jobs = max(1, jobs)
     }
 
     public func run(sourceNames: [String] = []) throws -> Manifest {
@@ -41,7 +45,7 @@ public struct BackupEngine {
             return manifest
         } catch {
             staged.discard()
-            logger.error("backup failed; nothing was published", metadata: ["snapshot": "\(staged.id)"])
+            logger.info("backup failed; its staging data was removed and nothing was published")
             throw error
         }
     }
@@ -64,8 +68,8 @@ public struct BackupEngine {
                 return try SQLiteSourceCapture(source: source, level: configuration.compression.level, logger: logger)
                     .capture(into: staged)
             case .postgres:
-                throw EHRError(.failure, "source '\(source.name)': PostgreSQL backup is not available in this version",
-                               hint: "remove the postgres source from the config for now, or back it up with pg_dump")
+                return try PostgresSourceCapture(source: source, level: configuration.compression.level, jobs: jobs,
+                                                 retries: source.retries, logger: logger).capture(into: staged)
             }
         } catch {
             throw ErrorMapping.map(error, source: source.name)

@@ -30,12 +30,15 @@ public struct InitEngine {
             archivePath = existing.archive
         } else {
             archivePath = absolute(archive ?? InitEngine.defaultArchive)
+        }
+        // The archive first: if it cannot be made, no config is left pointing at it.
+        let (_, created) = try Archive.create(at: archivePath)
+        if !FileSystem.exists(configPath) {
             let directory = (configPath as NSString).deletingLastPathComponent
             if !directory.isEmpty { try FileSystem.makeDirectories(directory) }
             try FileSystem.atomicWrite(Array(InitEngine.sampleConfig(archive: archivePath).utf8), to: configPath)
             written = true
         }
-        let (_, created) = try Archive.create(at: archivePath)
         return Result(configPath: configPath, configWritten: written, archivePath: archivePath, archiveCreated: created)
     }
 

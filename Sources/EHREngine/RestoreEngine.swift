@@ -3,13 +3,14 @@ import EHRCore
 import Foundation
 import Logging
 
-/// `ehrdata restore`: brings sources back from a snapshot, to a new path or in place.
+/// `ehrdata restore`: brings sources back from a snapshot, to a new file or database, or in
+/// place.
 ///
-/// Every copy is first written to a temp file beside its target and verified there (SHA-256 of
-/// the compressed and uncompressed bytes while streaming, then SQLite's integrity_check, page
-/// size and user_version against the manifest). Only when every selected source has verified is
-/// anything renamed. In place, the current database and its -wal/-shm/-journal are renamed to
-/// `<name>.pre-restore-<time>…` first: nothing is ever deleted.
+/// Every copy is first materialized beside its target and verified there: SQLite in a temp file
+/// (SHA-256 while streaming, integrity_check, page size, user_version), PostgreSQL in a fresh
+/// database (row counts, content digests, sequence values). Only when every selected source has
+/// verified is anything renamed. In place, what is replaced is renamed aside
+/// (`<file>.pre-restore-<time>`, `<db>_pre_restore_<time>`): nothing is ever deleted or dropped.
 public struct RestoreEngine {
     public let archive: Archive
     public let logger: Logger
@@ -22,25 +23,44 @@ public struct RestoreEngine {
     }
 
     public enum Destination: Sendable, Equatable {
-        /// A new file; refuses an existing one.
+        /// One SQLite source to a new file; refuses an existing one.
         case newFile(String)
-        /// Where each source lives now (`currentPaths` by source name, else the manifest's path).
-        case inPlace(currentPaths: [String: String])
+        /// One PostgreSQL source into a new (or empty) database on its server.
+        case newDatabase(String)
+        /// Where each source lives now, per the config.
+        case inPlace
     }
 
     public struct Request: Sendable {
         public var snapshot: SnapshotSelector
         public var sources: [String]
         public var destination: Destination
-        /// Restore in place even if another process has the database open.
+        /// Restore in place even if another process has a SQLite database open.
         public var force: Bool
+        /// SQLite paths and PostgreSQL connection strings by source name, from the config.
+        public var sqlitePaths: [String: String]
+        public var connections: [String: String]
+        /// PostgreSQL: restore ownership and grants (pg_restore's default), parallel loaders.
+        public var owners: Bool
+        public var privileges: Bool
+        public var jobs: Int
 
-        public init(snapshot: SnapshotSelector, sources: [String], destination: Destination, force: Bool = false) {
+        public init(snapshot: SnapshotSelector, sources: [String], destination: Destination, force: Bool = false,
+                    sqlitePaths: [String: String] = [:], connections: [String: String] = [:],
+                    owners: Bool = true, privileges: Bool = true,
+                    jobs: Int = ProcessInfo.processInfo.activeProcessorCount) {
             self.snapshot = snapshot
             self.sources = sources
             self.destination = destination
             self.force = force
+            self.sqlitePaths = sqlitePaths
+            self.connections = connections
+            self.owners = owners
+            self.privileges = privileges
+            self.jobs = max(1, jobs)
         }
+
+        var inPlace: Bool { destination == .inPlace }
     }
 
     public struct Plan: Codable, Sendable {
@@ -51,12 +71,16 @@ public struct RestoreEngine {
 
     public struct Step: Codable, Sendable {
         public var source: String
+        public var kind: String
+        /// A file path (SQLite) or a database name (PostgreSQL).
         public var target: String
         public var restoredBytes: Int64
-        /// Files moved aside (never deleted), in place only.
+        /// What is renamed aside (never deleted), in place only.
         public var keeps: [Kept]
-        /// Processes that have the target open; in place refuses them unless forced.
+        /// SQLite: processes that have the target open; in place refuses them unless forced.
         public var inUseBy: [String]
+        /// PostgreSQL in place: sessions on the original that the swap ends.
+        public var sessionsToEnd: Int?
     }
 
     public struct Kept: Codable, Sendable {
@@ -77,63 +101,56 @@ public struct RestoreEngine {
 
     public struct RestoredSource: Codable, Sendable {
         public var source: String
-        public var path: String
+        public var target: String
         public var bytes: Int64
-        public var sha256: String
-        public var integrityCheck: String
+        public var verified: String
     }
 
     /// Plans under the lock, asks `confirm` (which may print the plan and ask the user, or
     /// return false for a dry run), then restores. Returns nil when `confirm` declined.
     public func run(_ request: Request, confirm: (Plan) throws -> Bool) throws -> Result? {
-        let inPlace = { if case .inPlace = request.destination { return true } else { return false } }()
-        let lock = try ArchiveLock(archive: archive, mode: inPlace ? .writer : .reader,
+        let lock = try ArchiveLock(archive: archive, mode: request.inPlace ? .writer : .reader,
                                    command: "restore", wait: lockWait)
         defer { withExtendedLifetime(lock) {} }
         let id = try archive.resolve(request.snapshot)
         let manifest = try archive.manifest(of: id)
         let sources = try select(request, in: manifest)
         let stamp = Timestamp.compactUTC(Date())
-        let steps = try sources.map { try step(for: $0, request.destination, stamp: stamp) }
-        let plan = Plan(snapshot: id.rawValue, inPlace: inPlace, steps: steps)
+        var restorers: [Restorer] = []
+        defer { for r in restorers where !r.published { r.discard() } }
+        for source in sources {
+            do { restorers.append(try restorer(for: source, request, id: id, stamp: stamp)) } catch {
+                throw ErrorMapping.map(error, source: source.name)
+            }
+        }
+        let plan = Plan(snapshot: id.rawValue, inPlace: request.inPlace, steps: restorers.map(\.step))
         guard try confirm(plan) else { return nil }
 
-        if inPlace, !request.force, let busy = steps.first(where: { !$0.inUseBy.isEmpty }) {
+        if request.inPlace, !request.force, let busy = plan.steps.first(where: { !$0.inUseBy.isEmpty }) {
             throw EHRError(.locked, "\(busy.target) is open in \(busy.inUseBy.joined(separator: ", ")); "
                 + "renaming it now would lose that process's later writes",
                 hint: "stop the service using it, then retry; --force restores anyway")
         }
-        var prepared: [(SQLiteRestore, Manifest.Source, Step)] = []
-        defer { for (restore, _, _) in prepared { restore.discardTemp() } }
-        for (source, step) in zip(sources, steps) {
-            let restore = SQLiteRestore(archive: archive, snapshot: id, source: source, target: step.target)
-            prepared.append((restore, source, step))
-            do { try restore.materialize() } catch { throw ErrorMapping.map(error, source: source.name) }
+        for r in restorers {
+            do { try r.materialize() } catch { throw ErrorMapping.map(error, source: r.step.source) }
         }
-        TestHooks.checkpoint("restore-before-swap")
+        TestHooks.checkpoint(sources.contains { $0.kind == .postgres } ? "postgres-before-swap" : "restore-before-swap")
         var restored: [RestoredSource] = []
-        for (restore, source, step) in prepared {
-            do {
-                if inPlace { try restore.swapInPlace(stamp: stamp) } else { try restore.publishNewFile() }
-            } catch { throw ErrorMapping.map(error, source: source.name) }
-            let file = source.files[0]
-            logger.notice("restored sqlite source", metadata: [
-                "snapshot": "\(id)", "source": "\(source.name)", "path": "\(step.target)", "in_place": "\(inPlace)",
+        for r in restorers {
+            do { try r.publish(inPlace: request.inPlace) } catch { throw ErrorMapping.map(error, source: r.step.source) }
+            logger.info("restored source", metadata: [
+                "snapshot": "\(id)", "source": "\(r.step.source)", "target": "\(r.step.target)", "in_place": "\(request.inPlace)",
             ])
-            restored.append(RestoredSource(source: source.name, path: step.target, bytes: file.uncompressed.size,
-                                           sha256: file.uncompressed.sha256, integrityCheck: "ok"))
+            restored.append(RestoredSource(source: r.step.source, target: r.step.target, bytes: r.step.restoredBytes,
+                                           verified: r.verification))
         }
         return Result(plan: plan, restored: restored)
     }
 
     private func select(_ request: Request, in manifest: Manifest) throws -> [Manifest.Source] {
         let names = manifest.sources.map(\.name).joined(separator: ", ")
-        var chosen: [Manifest.Source]
+        let chosen: [Manifest.Source]
         if request.sources.isEmpty {
-            if case .newFile = request.destination, manifest.sources.count > 1 {
-                throw EHRError(.usage, "snapshot \(manifest.snapshotID) holds \(manifest.sources.count) sources and --to names one file",
-                               hint: "pass --source NAME, one of: \(names)")
-            }
             chosen = manifest.sources
         } else {
             chosen = try request.sources.map { name in
@@ -143,35 +160,111 @@ public struct RestoreEngine {
                 return source
             }
         }
-        if case .newFile = request.destination, chosen.count > 1 {
-            throw EHRError(.usage, "--to names one file but \(chosen.count) sources were chosen", hint: "pass one --source")
-        }
-        for source in chosen where source.kind != .sqlite || source.sqlite == nil || source.files.count != 1 {
-            throw EHRError(.failure, "source '\(source.name)' is a \(source.kind.rawValue) source; this version restores SQLite sources only",
-                           hint: "restore it with a newer ehrdata, or pass --source for a SQLite source")
+        switch request.destination {
+        case .newFile, .newDatabase:
+            guard chosen.count == 1 else {
+                throw EHRError(.usage, "snapshot \(manifest.snapshotID) holds \(chosen.count) sources and the target names one",
+                               hint: "pass --source NAME, one of: \(names)")
+            }
+            let wanted: SourceKind
+            if case .newFile = request.destination { wanted = .sqlite } else { wanted = .postgres }
+            guard chosen[0].kind == wanted else {
+                throw EHRError(.usage, "source '\(chosen[0].name)' is a \(chosen[0].kind.rawValue) source",
+                               hint: chosen[0].kind == .sqlite ? "restore it with --to PATH" : "restore it with --to-database NAME")
+            }
+        case .inPlace:
+            break
         }
         return chosen
     }
 
-    private func step(for source: Manifest.Source, _ destination: Destination, stamp: String) throws -> Step {
-        let bytes = source.files[0].uncompressed.size
-        switch destination {
-        case .newFile(let path):
-            let target = Paths.absolute(path)
-            try SQLiteRestore.checkNewTarget(target)
-            return Step(source: source.name, target: target, restoredBytes: bytes, keeps: [], inUseBy: [])
-        case .inPlace(let current):
-            let target = Paths.absolute(current[source.name] ?? source.sqlite!.path)
+    private func restorer(for source: Manifest.Source, _ request: Request, id: SnapshotID, stamp: String) throws -> Restorer {
+        switch source.kind {
+        case .sqlite:
+            guard source.sqlite != nil, source.files.count == 1 else {
+                throw EHRError(.verificationFailed, "source '\(source.name)' is malformed in the manifest",
+                               hint: "this snapshot is damaged; use another snapshot")
+            }
+            let bytes = source.files[0].uncompressed.size
+            let target: String
+            if case .newFile(let path) = request.destination {
+                target = Paths.absolute(path)
+                try SQLiteRestore.checkNewTarget(target)
+                let step = Step(source: source.name, kind: "sqlite", target: target, restoredBytes: bytes, keeps: [], inUseBy: [])
+                return SQLiteRestorer(SQLiteRestore(archive: archive, snapshot: id, source: source, target: target), step, stamp)
+            }
+            target = Paths.absolute(request.sqlitePaths[source.name] ?? source.sqlite!.path)
             let directory = (target as NSString).deletingLastPathComponent
             guard FileSystem.isDirectory(directory) else {
                 throw EHRError(.notFound, "directory \(directory) of source '\(source.name)' does not exist",
                                hint: "create it, or restore elsewhere with --to PATH")
             }
-            return Step(source: source.name, target: target, restoredBytes: bytes,
-                        keeps: SQLiteRestore.filesToKeep(target, stamp: stamp),
-                        inUseBy: SQLiteRestore.holders(of: target))
+            let step = Step(source: source.name, kind: "sqlite", target: target, restoredBytes: bytes,
+                            keeps: SQLiteRestore.filesToKeep(target, stamp: stamp), inUseBy: SQLiteRestore.holders(of: target))
+            return SQLiteRestorer(SQLiteRestore(archive: archive, snapshot: id, source: source, target: target), step, stamp)
+        case .postgres:
+            guard let connection = request.connections[source.name] else {
+                throw EHRError(.configuration, "source '\(source.name)' is not in the config, so its server is unknown",
+                               hint: "add it to the config with its connection string")
+            }
+            let mode: PostgresRestore.Mode
+            if case .newDatabase(let name) = request.destination { mode = .newDatabase(name) } else { mode = .inPlace(stamp: String(stamp.prefix(15))) }
+            let restore = try PostgresRestore(archive: archive, snapshot: id, source: source, connectionString: connection, mode: mode,
+                                              options: .init(owners: request.owners, privileges: request.privileges, jobs: request.jobs),
+                                              logger: logger)
+            try restore.preflight()
+            let bytes = source.files.reduce(0) { $0 + $1.uncompressed.size }
+            var step = Step(source: source.name, kind: "postgres", target: restore.target, restoredBytes: bytes, keeps: [], inUseBy: [])
+            if request.inPlace {
+                step.keeps = [Kept(path: restore.original, keptAs: restore.keptName, bytes: 0)]
+                step.sessionsToEnd = try restore.sessionsOnOriginal()
+            }
+            return PostgresRestorer(restore, step)
         }
     }
+}
+
+/// One source's restore as the engine drives it.
+class Restorer {
+    let step: RestoreEngine.Step
+    var published = false
+    var verification: String { "" }
+    init(step: RestoreEngine.Step) { self.step = step }
+    func materialize() throws {}
+    func publish(inPlace: Bool) throws {}
+    func discard() {}
+}
+
+final class SQLiteRestorer: Restorer {
+    let restore: SQLiteRestore
+    let stamp: String
+    init(_ restore: SQLiteRestore, _ step: RestoreEngine.Step, _ stamp: String) {
+        self.restore = restore
+        self.stamp = stamp
+        super.init(step: step)
+    }
+    override var verification: String { "SHA-256 and integrity_check ok" }
+    override func materialize() throws { try restore.materialize() }
+    override func publish(inPlace: Bool) throws {
+        if inPlace { try restore.swapInPlace(stamp: stamp) } else { try restore.publishNewFile() }
+        published = true
+    }
+    override func discard() { restore.discardTemp() }
+}
+
+final class PostgresRestorer: Restorer {
+    let restore: PostgresRestore
+    init(_ restore: PostgresRestore, _ step: RestoreEngine.Step) {
+        self.restore = restore
+        super.init(step: step)
+    }
+    override var verification: String { "row counts, content digests and sequences ok" }
+    override func materialize() throws { try restore.materialize() }
+    override func publish(inPlace: Bool) throws {
+        if inPlace { try restore.swapInPlace() } else { restore.publishNew() }
+        published = true
+    }
+    override func discard() { restore.discard() }
 }
 
 enum Paths {

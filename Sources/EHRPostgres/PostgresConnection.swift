@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 /// One libpq connection. Owns its `PGconn*` and finishes it on every path, including a failed
 /// connect (libpq hands back a handle even then).
@@ -7,10 +8,17 @@ import CLibPQ
 /// PGPASSFILE/.pgpass): ehrdata never needs a password in its config.
 /// Not Sendable: a connection belongs to one thread at a time.
 public final class PostgresConnection {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
 
-    public init(connectionString: String) throws {
-        guard let conn = PQconnectdb(connectionString) else {
+    /// Connects as `connectionString` says, with `overrides` (keyword → value, e.g. another
+    /// dbname or an application_name) taking precedence over it.
+    public init(connectionString: String, overrides: [(String, String)] = []) throws {
+        let keywords = ["dbname"] + overrides.map(\.0)
+        let values = [connectionString] + overrides.map(\.1)
+        let conn: OpaquePointer? = withArrayOfCStrings(keywords) { k in
+            withArrayOfCStrings(values) { v in PQconnectdbParams(k, v, 1) }
+        }
+        guard let conn else {
             throw PostgresError(message: "out of memory", context: "connecting to PostgreSQL")
         }
         guard PQstatus(conn) == CONNECTION_OK else {
@@ -40,10 +48,60 @@ public final class PostgresConnection {
         _ = try PostgresResult(PQexec(handle, sql), connection: handle, context: "running a statement")
     }
 
+    /// The first column of the first row.
+    public func value(_ sql: String) throws -> String? {
+        try rows(sql).first?.first ?? nil
+    }
+
+    /// `'text'` as a SQL literal, escaped by libpq for this connection's encoding.
+    public func literal(_ text: String) -> String {
+        guard let p = PQescapeLiteral(handle, text, text.utf8.count) else { return "''" }
+        defer { PQfreemem(p) }
+        return String(cString: p)
+    }
+
+    /// A double-quoted identifier.
+    public static func identifier(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// `schema.name`, both quoted.
+    public static func qualified(_ schema: String, _ name: String) -> String {
+        identifier(schema) + "." + identifier(name)
+    }
+
+    /// The keyword/value pairs of a connection string or URI, as libpq reads them (defaults
+    /// not filled in). Used to hand the same connection to pg_dump through its environment.
+    public static func parse(_ connectionString: String) throws -> [(keyword: String, value: String)] {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(connectionString, &error) else {
+            let message = error.map { String(cString: $0) } ?? "cannot parse"
+            if let error { PQfreemem(error) }
+            throw PostgresError(message: message, context: "reading the connection string")
+        }
+        defer { PQconninfoFree(options) }
+        var out: [(String, String)] = []
+        var p = options
+        while let keyword = p.pointee.keyword {
+            if let value = p.pointee.val { out.append((String(cString: keyword), String(cString: value))) }
+            p += 1
+        }
+        return out
+    }
+
+    /// Whether the session is inside a transaction block.
+    public var inTransaction: Bool { PQtransactionStatus(handle) != PQTRANS_IDLE }
+
     /// libpq reports connection failures without a SQLSTATE; recognise the common ones.
     static func guessState(_ message: String) -> String? {
-        if message.contains("password authentication failed") { return "28P01" }
-        if message.contains("does not exist") && message.contains("database") { return "3D000" }
+        let m = message
+        if m.contains("password authentication failed") || m.contains("no password supplied") { return "28P01" }
+        if m.contains("pg_hba.conf") || (m.contains("role \"") && m.contains("does not exist")) { return "28000" }
+        if m.contains("database \"") && m.contains("does not exist") { return "3D000" }
+        if m.contains("the database system is") { return "57P03" }
+        if m.contains("Connection refused") || m.contains("could not connect") || m.contains("timeout expired") {
+            return "08001"
+        }
         return nil
     }
 }
@@ -76,4 +134,12 @@ final class PostgresResult {
             }
         }
     }
+}
+
+/// NULL-terminated C string arrays for PQconnectdbParams.
+private func withArrayOfCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let duplicated = strings.map { strdup($0) }
+    defer { duplicated.forEach { free($0) } }
+    var pointers: [UnsafePointer<CChar>?] = duplicated.map { UnsafePointer($0) } + [nil]
+    return pointers.withUnsafeMutableBufferPointer { body(UnsafePointer($0.baseAddress!)) }
 }

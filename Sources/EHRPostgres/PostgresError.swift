@@ -16,6 +16,17 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(context): \(message)" }
 
+    /// Failures that a new attempt under a new snapshot can get past: the server restarting or
+    /// dropping the connection, serialization failures, deadlocks, lock timeouts.
+    public var isTransient: Bool {
+        if let state = sqlState {
+            if state.hasPrefix("08") || ["40001", "40P01", "55P03", "57P01", "57P02", "57P03"].contains(state) { return true }
+            return false
+        }
+        return ["server closed the connection", "terminating connection", "no connection to the server",
+                "Connection refused", "the database system is"].contains { message.contains($0) }
+    }
+
     public var hint: String {
         switch sqlState {
         case "28P01", "28000": return "check the user and password (PGPASSWORD or ~/.pgpass)"

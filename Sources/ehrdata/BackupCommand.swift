@@ -25,11 +25,20 @@ struct Backup: ParsableCommand {
     @Option(name: .customLong("source"), help: "Back up only this source (repeatable).")
     var sources: [String] = []
 
+    @Option(help: "Parallel COPY workers per PostgreSQL source (default: the number of cores).")
+    var jobs: Int?
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
     func run() throws {
         let logger = global.makeLogger("backup")
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
-            return try BackupEngine(configuration: config, logger: logger, lockWait: try lock.seconds).run(sourceNames: sources)
+            var engine = BackupEngine(configuration: config, logger: logger, lockWait: try lock.seconds)
+            if let jobs { engine.jobs = jobs }
+            return try engine.run(sourceNames: sources)
         }) { m in
             var lines = ["snapshot \(m.snapshotID) published (\(ByteFormat.human(m.uncompressedSize)) -> \(ByteFormat.human(m.compressedSize)))"]
             for s in m.sources {

@@ -13,8 +13,8 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print machine-readable JSON on stdout instead of text.")
     var json = false
 
-    @Option(name: .long, help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .notice
+    @Option(name: .long, help: "Log level on stderr (info shows each step; cron jobs usually want it).")
+    var logLevel: Logger.Level = .warning
 
     func loadConfiguration() throws -> Configuration {
         try ConfigLoader.load(explicit: config)

@@ -30,6 +30,8 @@ enum Output {
     }
 
     static func printError(_ e: EHRError, json: Bool) {
+        // Whatever the report printed comes first, also when both streams go to one log file.
+        fflush(nil) // all output streams
         FileHandle.standardError.write(Data("ehrdata: error: \(e.description)\n".utf8))
         if json {
             struct Body: Encodable { let error: Inner }

@@ -6,27 +6,39 @@ import Foundation
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Restore sources from a snapshot, in place or to a new file.",
+        abstract: "Restore sources from a snapshot: in place, to a new file, or to a new database.",
         discussion: """
-            In place (no --to): every source of the snapshot (or those named by --source) goes back
-            to where the config says it lives. The copy is written beside the database, verified
-            (SHA-256 and integrity_check), and only then is the current database, with its -wal and
-            -shm, renamed to <name>.pre-restore-<time> and the copy renamed into place. Nothing is
-            deleted. A database another process has open is refused unless --force. On a terminal
-            the plan is shown and must be confirmed; scripts pass --yes. --dry-run only shows it.
+            In place (no --to, no --to-database): every source of the snapshot, or those given
+            with --source, goes back where the config says it lives. Each copy is first
+            restored beside its target and verified; only then is anything renamed.
+            SQLite: the database and its -wal/-shm become <file>.pre-restore-<time>.
+            A database another process has open is refused unless --force.
+            PostgreSQL: the copy is loaded into a fresh database and checked (row counts,
+            content digests, sequences); then new connections to the original are blocked,
+            its sessions ended, and it is renamed to <db>_pre_restore_<time>.
+            Nothing is ever deleted or dropped. On a terminal the plan is shown and must be
+            confirmed; scripts pass --yes. --dry-run only shows the plan.
 
-            With --to PATH: one source to a new file; PATH must not exist.
+            --to PATH: one SQLite source to a new file (PATH must not exist).
+            --to-database NAME: one PostgreSQL source into a new database on its server.
 
             Examples:
               ehrdata restore latest --dry-run
               ehrdata restore latest --source backend
-              ehrdata restore 20261129T0936 --source backend --to /srv/restore/backend.sqlite
+              ehrdata restore latest --source backend --to /srv/check/backend.sqlite
+              ehrdata restore latest --source fhir --to-database fhir_drill
               ehrdata restore latest --yes --json
 
-            Exit status: 0 restored (or dry run shown), 1 cancelled or failed (nothing changed),
-            64 usage (several sources with --to, or in place with no terminal and no --yes),
-            65 the snapshot's data is damaged, 66 no such snapshot or source, 73 --to PATH exists,
-            75 the database is open in another process, or another writer holds the archive.
+            Exit status:
+              0   restored (or dry run shown)
+              1   cancelled or failed; nothing was changed
+              64  usage: several sources for one target, or in place without a
+                  terminal and without --yes
+              65  the snapshot's data is damaged
+              66  no such snapshot or source
+              73  --to PATH or --to-database NAME exists and is not empty
+              75  the database is open in another process, or the archive is in use
+              76  the snapshot is from a newer PostgreSQL than the target server
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -38,8 +50,11 @@ struct Restore: ParsableCommand {
     @Option(name: .customLong("source"), help: "Restore only this source (repeatable).")
     var sources: [String] = []
 
-    @Option(help: "Write to this new file instead of in place; must not exist.", completion: .file())
+    @Option(help: "Write a SQLite source to this new file instead of in place.", completion: .file())
     var to: String?
+
+    @Option(help: "Load a PostgreSQL source into this new database instead of in place.")
+    var toDatabase: String?
 
     @Flag(help: "Do not ask for confirmation (for scripts).")
     var yes = false
@@ -47,8 +62,22 @@ struct Restore: ParsableCommand {
     @Flag(help: "Show the plan and change nothing.")
     var dryRun = false
 
-    @Flag(help: "Restore in place even if another process has the database open (its later writes are lost).")
+    @Flag(help: "Restore a SQLite database in place even if a process has it open (its later writes are lost).")
     var force = false
+
+    @Flag(help: "PostgreSQL: do not restore object ownership (for a server without the original roles).")
+    var noOwner = false
+
+    @Flag(help: "PostgreSQL: do not restore grants.")
+    var noPrivileges = false
+
+    @Option(help: "PostgreSQL: parallel loaders (default: the number of cores).")
+    var jobs: Int?
+
+    func validate() throws {
+        if to != nil && toDatabase != nil { throw ValidationError("give --to or --to-database, not both") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
 
     func run() throws {
         let logger = global.makeLogger("restore")
@@ -57,11 +86,15 @@ struct Restore: ParsableCommand {
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
             let archive = try Archive.open(at: config.archive)
-            let destination: RestoreEngine.Destination = to.map { .newFile($0) }
-                ?? .inPlace(currentPaths: Dictionary(config.sources.compactMap { s in s.path.map { (s.name, $0) } },
-                                                     uniquingKeysWith: { a, _ in a }))
-            let request = RestoreEngine.Request(snapshot: SnapshotSelector(snapshot), sources: sources,
-                                                destination: destination, force: force)
+            var destination = RestoreEngine.Destination.inPlace
+            if let to { destination = .newFile(to) }
+            if let toDatabase { destination = .newDatabase(toDatabase) }
+            var request = RestoreEngine.Request(
+                snapshot: SnapshotSelector(snapshot), sources: sources, destination: destination, force: force,
+                sqlitePaths: Dictionary(config.sources.compactMap { s in s.path.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a }),
+                connections: Dictionary(config.sources.compactMap { s in s.connection.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a }),
+                owners: !noOwner, privileges: !noPrivileges)
+            if let jobs { request.jobs = jobs }
             let result = try RestoreEngine(archive: archive, logger: logger, lockWait: try lock.seconds)
                 .run(request) { plan in
                     shown = plan
@@ -70,10 +103,11 @@ struct Restore: ParsableCommand {
             if result == nil { declined = !dryRun }
             // A dry run (or a cancel) reports the plan with nothing restored.
             return result ?? RestoreEngine.Result(plan: shown!, restored: [])
-        }) { result in
+        }) { (result: RestoreEngine.Result) -> String in
             if dryRun { return PlanText.render(result.plan, force: force) }
+            if result.restored.isEmpty { return "" }
             return result.restored.map { r in
-                "restored \(r.source) from \(result.plan.snapshot) to \(r.path) (\(ByteFormat.human(r.bytes)), SHA-256 and integrity_check ok)"
+                "restored \(r.source) from \(result.plan.snapshot) to \(r.target) (\(ByteFormat.human(r.bytes)); \(r.verified))"
             }.joined(separator: "\n") + keptSummary(result.plan)
         }
         if declined {
@@ -97,19 +131,24 @@ struct Restore: ParsableCommand {
     private func keptSummary(_ plan: RestoreEngine.Plan) -> String {
         let kept = plan.steps.flatMap(\.keeps)
         guard !kept.isEmpty else { return "" }
-        return "\nkept the replaced files:\n" + kept.map { "  \($0.keptAs)" }.joined(separator: "\n")
+        return "\nkept what was replaced:\n" + kept.map { "  \($0.keptAs)" }.joined(separator: "\n")
     }
 }
 
 enum PlanText {
     static func render(_ plan: RestoreEngine.Plan, force: Bool) -> String {
-        var lines = ["Restore plan for snapshot \(plan.snapshot) (\(plan.inPlace ? "in place" : "to a new file")):"]
+        var lines = ["Restore plan for snapshot \(plan.snapshot) (\(plan.inPlace ? "in place" : "to a new target")):"]
         for step in plan.steps {
-            lines.append("  \(step.source) -> \(step.target) (\(ByteFormat.human(step.restoredBytes)), verified before any rename)")
+            let what = step.kind == "postgres" ? "database" : "file"
+            lines.append("  \(step.source) (\(step.kind)) -> \(what) \(step.target) (\(ByteFormat.human(step.restoredBytes)), verified before any rename)")
             for kept in step.keeps {
-                lines.append("    keeps \(kept.path) (\(ByteFormat.human(kept.bytes))) as \(kept.keptAs)")
+                let size = kept.bytes > 0 ? " (\(ByteFormat.human(kept.bytes)))" : ""
+                lines.append("    keeps \(kept.path)\(size) as \(kept.keptAs)")
             }
             if plan.inPlace && step.keeps.isEmpty { lines.append("    nothing there now; the copy is simply put in place") }
+            if let sessions = step.sessionsToEnd {
+                lines.append("    blocks new connections to \(step.target) and ends its \(sessions) open session\(sessions == 1 ? "" : "s") at the swap")
+            }
             if !step.inUseBy.isEmpty {
                 lines.append("    IN USE by \(step.inUseBy.joined(separator: ", ")): "
                     + (force ? "--force given, its later writes will be lost" : "refused unless --force"))

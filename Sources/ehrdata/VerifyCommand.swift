@@ -54,14 +54,14 @@ struct Verify: ParsableCommand {
             return reports
         }) { reports in
             reports.map { r in
-                r.ok ? "\(r.id): ok (\(r.depth.rawValue); \(r.filesChecked) files, \(ByteFormat.human(r.bytesChecked)))"
+                r.ok ? "\(r.id): ok (\(r.depth.rawValue); \(r.filesChecked) file\(r.filesChecked == 1 ? "" : "s"), \(ByteFormat.human(r.bytesChecked)))"
                      : "\(r.id): FAILED\n" + r.problems.map { "  - \($0)" }.joined(separator: "\n")
             }.joined(separator: "\n")
         }
         let failed = reports.filter { !$0.ok }
         if let first = failed.first {
-            try Output.fail(EHRError(.verificationFailed,
-                                     "\(failed.count) snapshot(s) failed verification; first: \(first.id): \(first.problems.first ?? "")",
+            let what = failed.count == 1 ? "snapshot \(first.id) failed verification" : "\(failed.count) snapshots failed verification; first: \(first.id)"
+            try Output.fail(EHRError(.verificationFailed, "\(what): \(first.problems.first ?? "")",
                                      hint: "restore from a snapshot that verifies"), json: global.json)
         }
     }

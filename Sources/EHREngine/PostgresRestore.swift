@@ -1,0 +1,289 @@
+import EHRArchive
+import EHRCore
+import EHRPostgres
+import Foundation
+import Logging
+
+/// One PostgreSQL source coming back from a snapshot, in pg_restore's order: schema before data
+/// (types, tables, functions, views), data in parallel, then indexes, constraints, triggers and
+/// rules (so a BEFORE INSERT trigger never fires on restored rows), then sequence values and the
+/// refresh of exactly the materialized views that were populated. The loaded database is
+/// verified (row counts and content digests of every table, sequence values) before anything
+/// else happens; in place, only then is it swapped with the original, which is renamed, never
+/// dropped.
+final class PostgresRestore {
+    enum Mode {
+        case newDatabase(String)
+        case inPlace(stamp: String)
+    }
+
+    struct Options {
+        var owners = true
+        var privileges = true
+        var jobs = ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    let archive: Archive
+    let snapshot: SnapshotID
+    let source: Manifest.Source
+    let info: Manifest.PostgresInfo
+    let connectionString: String
+    let mode: Mode
+    let options: Options
+    let logger: Logger
+    /// The database named by the connection string (in place: the one replaced).
+    let original: String
+    /// Where the data is loaded.
+    let work: String
+    private var createdWork = false
+    private var published = false
+
+    static let nameLimit = 63
+
+    init(archive: Archive, snapshot: SnapshotID, source: Manifest.Source, connectionString: String, mode: Mode,
+         options: Options, logger: Logger) throws {
+        guard let info = source.postgres else {
+            throw EHRError(.verificationFailed, "source '\(source.name)' has no postgres section in its manifest",
+                           hint: "this snapshot is damaged; use another snapshot")
+        }
+        self.archive = archive
+        self.snapshot = snapshot
+        self.source = source
+        self.info = info
+        self.connectionString = connectionString
+        self.mode = mode
+        self.options = options
+        self.logger = logger
+        original = try PostgresConnection.parse(connectionString).last { $0.keyword == "dbname" }?.value ?? info.database
+        switch mode {
+        case .newDatabase(let name): work = name
+        case .inPlace(let stamp): work = "\(original)_restoring_\(stamp)"
+        }
+        try Self.checkName(work)
+        if case .inPlace = mode { try Self.checkName(keptName) }
+    }
+
+    var keptName: String {
+        guard case .inPlace(let stamp) = mode else { return original }
+        return "\(original)_pre_restore_\(stamp)"
+    }
+
+    var target: String {
+        if case .newDatabase(let name) = mode { return name }
+        return original
+    }
+
+    /// PostgreSQL cuts longer names silently; we refuse instead.
+    static func checkName(_ name: String) throws {
+        guard name.utf8.count <= nameLimit else {
+            throw EHRError(.usage, "database name '\(name)' would be \(name.utf8.count) bytes; PostgreSQL allows \(nameLimit)",
+                           hint: "restore with --to-database and a shorter name")
+        }
+    }
+
+    private func admin() throws -> PostgresConnection {
+        let maintenance = target == "postgres" || original == "postgres" ? "template1" : "postgres"
+        return try PostgresConnection(connectionString: connectionString,
+                                      overrides: [("dbname", maintenance), ("application_name", "ehrdata restore")])
+    }
+
+    private func connect(to database: String) throws -> PostgresConnection {
+        try PostgresConnection(connectionString: connectionString,
+                               overrides: [("dbname", database), ("application_name", "ehrdata restore")])
+    }
+
+    /// Sessions connected to the original now (ended at the swap, as the plan says).
+    func sessionsOnOriginal() throws -> Int {
+        let admin = try admin()
+        return Int(try admin.value("SELECT count(*) FROM pg_stat_activity WHERE datname = \(admin.literal(original))") ?? "0") ?? 0
+    }
+
+    /// Checks that can fail before anything is created.
+    func preflight() throws {
+        let admin = try admin()
+        let major = admin.serverVersion / 10000, snapshotMajor = info.serverVersionNum / 10000
+        guard major >= snapshotMajor else {
+            throw EHRError(.unsupportedFormat,
+                           "snapshot of PostgreSQL \(snapshotMajor) cannot be restored into older PostgreSQL \(major)",
+                           hint: "restore into a server of version \(snapshotMajor) or newer")
+        }
+        if case .newDatabase(let name) = mode, try databaseExists(name, admin), !(try isEmpty(name)) {
+            throw EHRError(.targetExists, "database \(name) exists and is not empty; restore never writes into a used database",
+                           hint: "choose a new --to-database name")
+        }
+        if case .inPlace = mode {
+            for name in [work, keptName] where try databaseExists(name, admin) {
+                throw EHRError(.targetExists, "database \(name) already exists", hint: "retry in a second")
+            }
+        }
+    }
+
+    private func databaseExists(_ name: String, _ admin: PostgresConnection) throws -> Bool {
+        try admin.value("SELECT count(*) FROM pg_database WHERE datname = \(admin.literal(name))") != "0"
+    }
+
+    private func isEmpty(_ name: String) throws -> Bool {
+        let db = try connect(to: name)
+        return try db.value("""
+            SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+            """) == "0"
+    }
+
+    /// Creates (if needed), loads and verifies the work database.
+    func materialize() throws {
+        try preflight()
+        let admin = try admin()
+        if try !databaseExists(work, admin) {
+            try admin.execute("""
+                CREATE DATABASE \(PostgresConnection.identifier(work)) TEMPLATE template0
+                ENCODING \(admin.literal(info.encoding)) LC_COLLATE \(admin.literal(info.collate)) LC_CTYPE \(admin.literal(info.ctype))
+                """)
+            createdWork = true
+        }
+        let tools = try PostgresTools.locate()
+        let scratch = try TempPath(in: NSTemporaryDirectory(), name: "schema.pgdump")
+        defer { scratch.remove() }
+        try extractSchema(to: scratch.file)
+        try pgRestore(tools, section: "pre-data", file: scratch.file)
+        try loadTables()
+        try pgRestore(tools, section: "post-data", file: scratch.file)
+        try finishSequencesAndViews()
+        try verify()
+        logger.info("postgres database loaded and verified", metadata: ["source": "\(source.name)", "database": "\(work)"])
+    }
+
+    private func extractSchema(to path: String) throws {
+        guard let file = source.files.first(where: { $0.role == "postgres-schema" }), SnapshotPaths.isSafe(file.path) else {
+            throw EHRError(.verificationFailed, "source '\(source.name)' has no schema file in its manifest",
+                           hint: "this snapshot is damaged; use another snapshot")
+        }
+        let output = try OutputFile(creating: path)
+        try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file).read { try output.write($0) }
+        try output.close()
+    }
+
+    private func pgRestore(_ tools: PostgresTools, section: String, file: String) throws {
+        var arguments = ["--section=\(section)", "--exit-on-error", "--dbname=\(work)"]
+        if !options.owners { arguments.append("--no-owner") }
+        if !options.privileges { arguments.append("--no-privileges") }
+        // --dbname with a bare name only names the database: host, user and password still come
+        // from the environment, never from the command line.
+        let env = try PostgresTools.environment(for: connectionString, overrides: ["PGAPPNAME": "ehrdata restore"])
+        try tools.run("pg_restore", arguments + [file], environment: env)
+    }
+
+    private func loadTables() throws {
+        let files = Dictionary(source.files.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        _ = try ParallelJobs.run(count: info.tables.count, workers: options.jobs, makeState: {
+            let db = try self.connect(to: self.work)
+            try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
+            return db
+        }, job: { db, index in
+            let table = self.info.tables[index]
+            guard let file = files[table.file], SnapshotPaths.isSafe(file.path) else {
+                throw EHRError(.verificationFailed, "table \(table.schema).\(table.name) has no data file in the manifest",
+                               hint: "this snapshot is damaged; use another snapshot")
+            }
+            let reader = try DataFileReader(path: self.archive.snapshotDirectory(self.snapshot) + "/" + file.path, entry: file,
+                                            workers: 1)
+            let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
+            try db.copyIn("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) FROM STDIN") { put in
+                try reader.read { try put($0) }
+            }
+        })
+    }
+
+    private func finishSequencesAndViews() throws {
+        let db = try connect(to: work)
+        for s in info.sequences {
+            try db.execute("SELECT pg_catalog.setval(\(db.literal(PostgresConnection.qualified(s.schema, s.name))), \(Int64(s.lastValue) ?? 1), \(s.isCalled))")
+        }
+        // Refresh exactly the views that were populated; one may read another, so retry in passes.
+        var pending = info.materializedViews.filter(\.populated)
+        while !pending.isEmpty {
+            var failed: [Manifest.PostgresMaterializedView] = []
+            var lastError: Error?
+            for view in pending {
+                do { try db.execute("REFRESH MATERIALIZED VIEW \(PostgresConnection.qualified(view.schema, view.name))") } catch {
+                    failed.append(view)
+                    lastError = error
+                }
+            }
+            if failed.count == pending.count, let lastError { throw lastError }
+            pending = failed
+        }
+    }
+
+    /// Every table's rows and content digest, and every sequence, against the manifest.
+    func verify() throws {
+        let mismatches = try ParallelJobs.run(count: info.tables.count, workers: options.jobs, makeState: {
+            let db = try self.connect(to: self.work)
+            try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
+            return db
+        }, job: { db, index -> String? in
+            let table = self.info.tables[index]
+            var digest = ContentDigest()
+            let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
+            try db.copyOut("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) TO STDOUT") {
+                digest.add(row: $0)
+            }
+            return digest.text == table.digest ? nil : "\(table.schema).\(table.name) (\(digest.rows) rows, snapshot has \(table.rows))"
+        }).compactMap { $0 }
+        if let first = mismatches.first {
+            throw EHRError(.verificationFailed, "restored table \(first) does not match the snapshot",
+                           hint: "nothing was swapped; report this, the snapshot or the restore is faulty")
+        }
+        let db = try connect(to: work)
+        let catalog = PostgresCatalog(db)
+        for s in info.sequences {
+            let state = try catalog.sequenceState(.init(schema: s.schema, name: s.name))
+            guard state.lastValue == s.lastValue, state.isCalled == s.isCalled else {
+                throw EHRError(.verificationFailed, "restored sequence \(s.schema).\(s.name) differs from the snapshot",
+                               hint: "nothing was swapped")
+            }
+        }
+    }
+
+    /// Blocks new connections to the original, ends its sessions, and renames both databases in
+    /// one transaction. The original stays, under its new name, and accepts connections again.
+    func swapInPlace() throws {
+        let admin = try admin()
+        let orig = PostgresConnection.identifier(original), kept = PostgresConnection.identifier(keptName)
+        let existed = try databaseExists(original, admin)
+        if existed {
+            try admin.execute("ALTER DATABASE \(orig) ALLOW_CONNECTIONS false")
+            do {
+                for _ in 0..<100 {
+                    let left = try admin.value("""
+                        SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                        WHERE datname = \(admin.literal(original)) AND pid <> pg_backend_pid()) t
+                        """)
+                    if left == "0" { break }
+                    usleep(100_000)
+                }
+                try admin.execute("BEGIN")
+                try admin.execute("ALTER DATABASE \(orig) RENAME TO \(kept)")
+                try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(orig)")
+                try admin.execute("COMMIT")
+            } catch {
+                if admin.inTransaction { try? admin.execute("ROLLBACK") }
+                try? admin.execute("ALTER DATABASE \(orig) ALLOW_CONNECTIONS true")
+                throw error
+            }
+            try admin.execute("ALTER DATABASE \(kept) ALLOW_CONNECTIONS true")
+        } else {
+            try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(orig)")
+        }
+        published = true
+    }
+
+    func publishNew() { published = true }
+
+    /// Drops the work database if this restore created it and it was not published.
+    func discard() {
+        guard createdWork, !published, let admin = try? admin() else { return }
+        try? admin.execute("DROP DATABASE IF EXISTS \(PostgresConnection.identifier(work)) WITH (FORCE)")
+    }
+}

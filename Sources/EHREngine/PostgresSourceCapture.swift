@@ -1,0 +1,146 @@
+import EHRArchive
+import EHRCore
+import EHRPostgres
+import Foundation
+import Logging
+
+/// Copies one PostgreSQL database into a staged snapshot, every table from one MVCC snapshot.
+///
+/// A coordinator lists the tables, then in a REPEATABLE READ, READ ONLY transaction takes ACCESS
+/// SHARE locks on all of them *before* its snapshot is frozen (so a TRUNCATE or table rewrite
+/// cannot slip in between and make a table look empty), exports the snapshot, and stays open while
+/// pg_dump captures the schema and `jobs` workers COPY the tables under `SET TRANSACTION SNAPSHOT`.
+/// COPY text streams through the archive's gzip and SHA-256 path with a content digest per table.
+/// A transient failure restarts the whole source under a new snapshot, with backoff.
+struct PostgresSourceCapture {
+    let source: SourceConfig
+    let level: Int
+    let jobs: Int
+    let retries: Int
+    let logger: Logger
+
+    /// Session settings that make COPY text the same on every server and every run.
+    static let copySettings: [String: String] = [
+        "DateStyle": "ISO, YMD", "IntervalStyle": "postgres", "extra_float_digits": "3", "TimeZone": "UTC",
+        "client_encoding": "UTF8", "bytea_output": "hex", "standard_conforming_strings": "on",
+    ]
+
+    static func applySettings(_ settings: [String: String], on connection: PostgresConnection) throws {
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+            try connection.execute("SET \(key) = \(connection.literal(value))")
+        }
+    }
+
+    var connectionString: String { source.connection ?? "" }
+
+    func capture(into snapshot: StagedSnapshot) throws -> Manifest.Source {
+        var attempt = 0
+        while true {
+            let directory = snapshot.dataDirectory + "/" + source.name
+            do {
+                try FileSystem.makeDirectory(directory)
+                try FileSystem.makeDirectory(directory + "/tables")
+                return try attemptCapture(into: snapshot)
+            } catch let error as PostgresError where error.isTransient && attempt < retries {
+                attempt += 1
+                let delay = min(30.0, pow(2.0, Double(attempt - 1)))
+                logger.warning("transient PostgreSQL failure; retrying the whole source under a new snapshot", metadata: [
+                    "source": "\(source.name)", "attempt": "\(attempt)", "of": "\(retries)",
+                    "delay_s": "\(delay)", "sqlstate": "\(error.sqlState ?? "none")", "error": "\(error.message)",
+                ])
+                try FileSystem.removeTree(directory)
+                Thread.sleep(forTimeInterval: delay)
+            }
+        }
+    }
+
+    private func connect() throws -> PostgresConnection {
+        try PostgresConnection(connectionString: connectionString, overrides: [("application_name", "ehrdata backup")])
+    }
+
+    private func attemptCapture(into snapshot: StagedSnapshot) throws -> Manifest.Source {
+        let tools = try PostgresTools.locate()
+        let coordinator = try connect()
+        let catalog = PostgresCatalog(coordinator)
+        let db = try catalog.database()
+        let dump = try tools.majorVersion()
+        guard dump.major >= db.serverVersionNum / 10000 else {
+            throw EHRError(.failure, "source '\(source.name)': \(dump.text) cannot dump server \(db.serverVersion)",
+                           hint: "install the PostgreSQL \(db.serverVersionNum / 10000) client tools (pg_dump refuses newer servers)")
+        }
+        let listed = try catalog.tables()
+
+        // Locks before the snapshot: in REPEATABLE READ the snapshot freezes at the first query,
+        // and LOCK TABLE is not one.
+        try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try coordinator.execute("SET LOCAL lock_timeout = '60s'")
+        for chunk in stride(from: 0, to: listed.count, by: 500) {
+            let names = listed[chunk..<min(listed.count, chunk + 500)]
+                .map { PostgresConnection.qualified($0.schema, $0.name) }.joined(separator: ", ")
+            try coordinator.execute("LOCK TABLE \(names) IN ACCESS SHARE MODE")
+        }
+        let exported = try coordinator.value("SELECT pg_export_snapshot()") ?? ""
+        let wal = try catalog.walPosition()
+        let tables = try catalog.tables()
+        guard Set(tables.map { "\($0.schema).\($0.name)" }) == Set(listed.map { "\($0.schema).\($0.name)" }) else {
+            throw PostgresError(sqlState: "40001", message: "the set of tables changed while the backup started",
+                                context: "locking the tables")
+        }
+        let sequences = try catalog.sequences().map { s -> Manifest.PostgresSequence in
+            let state = try catalog.sequenceState(s)
+            return .init(schema: s.schema, name: s.name, lastValue: state.lastValue, isCalled: state.isCalled)
+        }
+        let views = try catalog.materializedViews().map {
+            Manifest.PostgresMaterializedView(schema: $0.0.schema, name: $0.0.name, populated: $0.populated)
+        }
+        logger.info("postgres snapshot exported", metadata: [
+            "source": "\(source.name)", "tables": "\(tables.count)", "wal_lsn": "\(wal)",
+        ])
+        TestHooks.checkpoint("postgres-after-snapshot")
+
+        let schemaFile = try captureSchema(tools: tools, snapshot: exported, into: snapshot)
+        let copied = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: {
+            let worker = try connect()
+            try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try worker.execute("SET TRANSACTION SNAPSHOT \(worker.literal(exported))")
+            try Self.applySettings(Self.copySettings, on: worker)
+            return worker
+        }, job: { worker, index in
+            try copy(tables[index], number: index, from: worker, into: snapshot)
+        })
+        try coordinator.execute("COMMIT")
+
+        let info = Manifest.PostgresInfo(
+            serverVersion: db.serverVersion, serverVersionNum: db.serverVersionNum, database: db.name,
+            encoding: db.encoding, collate: db.collate, ctype: db.ctype, snapshot: exported, walLSN: wal,
+            pgDumpVersion: dump.text, copySettings: Self.copySettings, tables: copied.map(\.table),
+            sequences: sequences, materializedViews: views)
+        return Manifest.Source(name: source.name, kind: .postgres, postgres: info,
+                               files: [schemaFile] + copied.map(\.file))
+    }
+
+    /// pg_dump's schema (custom format, schema only) under the exported snapshot. It has no
+    /// sequence values and no materialized-view data: the manifest carries those.
+    private func captureSchema(tools: PostgresTools, snapshot exported: String, into snapshot: StagedSnapshot) throws -> Manifest.File {
+        let writer = try snapshot.dataFile(named: "\(source.name)/schema.pgdump.gz", role: "postgres-schema", level: level)
+        let env = try PostgresTools.environment(for: connectionString, overrides: ["PGAPPNAME": "ehrdata backup"])
+        try tools.stream("pg_dump", ["--schema-only", "--format=custom", "--compress=0", "--snapshot=\(exported)",
+                                     "--no-sync"], environment: env) { try writer.write($0) }
+        return try writer.finish()
+    }
+
+    private func copy(_ table: PostgresCatalog.Table, number: Int, from worker: PostgresConnection,
+                      into snapshot: StagedSnapshot) throws -> (table: Manifest.PostgresTable, file: Manifest.File) {
+        let name = "\(source.name)/tables/\(String(format: "%05d", number)).copy.gz"
+        let writer = try snapshot.dataFile(named: name, role: "postgres-table", level: level)
+        var digest = ContentDigest()
+        let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
+        try worker.copyOut("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) TO STDOUT") { row in
+            digest.add(row: row)
+            try writer.write(row)
+        }
+        let file = try writer.finish()
+        return (Manifest.PostgresTable(schema: table.schema, name: table.name, columns: table.columns, rows: digest.rows,
+                                       digest: digest.text, file: "data/" + name), file)
+    }
+}
