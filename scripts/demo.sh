@@ -21,7 +21,14 @@ command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 
 if [[ -z ${EHRDATA_BIN:-} ]]; then
     echo "building ehrdata (first build takes a few minutes)…"
-    swift build --quiet
+    # The build's chatter goes to a log, shown only if the build fails.
+    build_log=$(mktemp /tmp/ehrdata-build.XXXXXX.log)
+    if ! swift build >"$build_log" 2>&1; then
+        tail -n 40 "$build_log" >&2
+        echo "demo: error: swift build failed; full log: $build_log" >&2
+        exit 1
+    fi
+    rm -f "$build_log"
     EHRDATA_BIN="$(swift build --show-bin-path)/ehrdata"
 fi
 if [[ ! -x $EHRDATA_BIN ]]; then
@@ -84,6 +91,8 @@ export EHRDATA_CONFIG=$CONFIG
 printf '\n$ export EHRDATA_CONFIG=%s\n' "$CONFIG"
 
 run ehrdata config check
+echo "# (placement warnings are expected here: the demo keeps the database and the archive in one"
+echo "#  scratch directory; in production the archive goes on another, persistent disk)"
 run ehrdata backup
 run ehrdata list
 run ehrdata verify
