@@ -3,6 +3,7 @@ import Glibc
 #endif
 import EHRArchive
 import EHRCore
+import EHRPostgres
 import EHRSQLite
 import Foundation
 
@@ -27,11 +28,22 @@ public struct ConfigCheckEngine {
         public var archive: String
         public var sources: [SourceStatus]
         public var warnings: [String]
-        public var ok: Bool { sources.allSatisfy(\.ok) }
+        public var ok: Bool
+
+        init(config: String, archive: String, sources: [SourceStatus], warnings: [String]) {
+            self.config = config
+            self.archive = archive
+            self.sources = sources
+            self.warnings = warnings
+            ok = sources.allSatisfy(\.ok)
+        }
     }
 
     public func run() -> Result {
         var warnings = Placement.warnings(forArchive: configuration.archive)
+        if !FileManager.default.fileExists(atPath: configuration.archive + "/" + Archive.markerName) {
+            warnings.append("archive \(configuration.archive) does not exist yet; run 'ehrdata init' before the first backup")
+        }
         for source in configuration.sources where source.kind == .sqlite {
             warnings += Placement.warnings(for: source, archive: configuration.archive)
         }
@@ -61,10 +73,25 @@ public struct ConfigCheckEngine {
             }
             return status
         case .postgres:
-            // Connecting is the PostgreSQL issue's job; the location is shown without secrets.
-            return SourceStatus(name: source.name, kind: "postgres",
-                                location: Redaction.connectionString(source.connection ?? ""), ok: true,
-                                detail: "not contacted by this version")
+            var status = SourceStatus(name: source.name, kind: "postgres",
+                                      location: Redaction.connectionString(source.connection ?? ""), ok: false, detail: "")
+            do {
+                let db = try PostgresConnection(connectionString: source.connection ?? "",
+                                                overrides: [("application_name", "ehrdata config check")])
+                let info = try PostgresCatalog(db).database()
+                let tools = try PostgresTools.locate().majorVersion()
+                guard tools.major >= info.serverVersionNum / 10000 else {
+                    status.detail = "\(tools.text) cannot dump server \(info.serverVersion); install newer client tools"
+                    return status
+                }
+                status.ok = true
+                status.detail = "connected: PostgreSQL \(info.serverVersion), database \(info.name) (\(info.encoding)), \(tools.text)"
+            } catch let error as PostgresError {
+                status.detail = "\(error.message) (hint: \(error.hint))"
+            } catch {
+                status.detail = "\(error)"
+            }
+            return status
         }
     }
 }

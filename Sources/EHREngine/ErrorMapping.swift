@@ -12,7 +12,7 @@ enum ErrorMapping {
             let kind: EHRError.Kind = e.isCantOpen ? .notFound : (e.isBusy ? .locked : .failure)
             return EHRError(kind, prefix + e.description, hint: e.hint)
         case let e as PostgresError:
-            return EHRError(.failure, prefix + e.description, hint: e.hint)
+            return EHRError(e.sqlState == "3D000" ? .notFound : .failure, prefix + e.description, hint: e.hint)
         case var e as EHRError:
             if let source, !e.message.contains("'\(source)'") { e.message = prefix + e.message }
             return e

@@ -42,8 +42,13 @@ struct Backup: ParsableCommand {
         }) { m in
             var lines = ["snapshot \(m.snapshotID) published (\(ByteFormat.human(m.uncompressedSize)) -> \(ByteFormat.human(m.compressedSize)))"]
             for s in m.sources {
-                let rows = s.sqlite?.tables.reduce(Int64(0)) { $0 + $1.rows } ?? 0
-                lines.append("  \(s.name) (\(s.kind.rawValue)): \(ByteFormat.human(s.uncompressedSize)), \(rows) rows, \(s.sqlite?.consistency ?? "")")
+                if let info = s.sqlite {
+                    let rows = info.tables.reduce(Int64(0)) { $0 + $1.rows }
+                    lines.append("  \(s.name) (sqlite): \(ByteFormat.human(s.uncompressedSize)), \(info.tables.count) tables, \(rows) rows, \(info.consistency)")
+                } else if let info = s.postgres {
+                    let rows = info.tables.reduce(Int64(0)) { $0 + $1.rows }
+                    lines.append("  \(s.name) (postgres \(info.serverVersionNum / 10000)): \(ByteFormat.human(s.uncompressedSize)), \(info.tables.count) tables, \(rows) rows, snapshot \(info.snapshot) at \(info.walLSN)")
+                }
             }
             return lines.joined(separator: "\n")
         }
