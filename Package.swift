@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
         // Linux system calls Glibc's Swift module does not export (renameat2).
         .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
 
@@ -29,8 +30,9 @@ let package = Package(
         .target(name: "EHRCore"),
         // The configuration file: strict YAML with line numbers in errors.
         .target(name: "EHRConfig", dependencies: ["EHRCore", .product(name: "Yams", package: "Yams")]),
-        // gzip members over zlib: the only importer of CZlib.
-        .target(name: "EHRCompression", dependencies: ["EHRCore", "CZlib"]),
+        // Independent compressed members: gzip over zlib (the default), zstd frames (optional).
+        // The only importer of CZlib and CZstd.
+        .target(name: "EHRCompression", dependencies: ["EHRCore", "CZlib", "CZstd"]),
         // Adapters: the only importers of their C library.
         .target(name: "EHRSQLite", dependencies: ["EHRCore", "CSQLite"]),
         .target(name: "EHRPostgres", dependencies: ["EHRCore", "CLibPQ"]),

@@ -12,7 +12,8 @@ if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
 fi
 set -euo pipefail
 
-PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev postgresql sqlite3)
+# zstd: the CLI, to check by hand (and in tests) that zstd archives decompress without ehrdata.
+PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev postgresql sqlite3 zstd)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

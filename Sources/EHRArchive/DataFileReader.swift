@@ -11,10 +11,11 @@ public struct DataFileReader {
 
     public let path: String
     public let entry: Manifest.File
+    public let codec: Codec
     public var workers: Int
 
     public init(path: String, entry: Manifest.File, workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws {
-        guard entry.codec == "gzip" else {
+        guard let codec = Codec(rawValue: entry.codec) else {
             throw EHRError(.unsupportedFormat, "\(entry.path) uses codec '\(entry.codec)', which this ehrdata cannot read",
                            hint: "upgrade ehrdata")
         }
@@ -24,6 +25,7 @@ public struct DataFileReader {
         }
         self.path = path
         self.entry = entry
+        self.codec = codec
         self.workers = max(1, workers)
     }
 
@@ -39,9 +41,10 @@ public struct DataFileReader {
     public func read(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         let input = try InputFile(path: path)
         let file = entry.path
-        let pool = OrderedWorkPool<Job, [UInt8], GzipMemberDecompressor>(
+        let codec = self.codec
+        let pool = OrderedWorkPool<Job, [UInt8], MemberCodec>(
             workers: workers, maxInFlight: min(2 * workers, 8),
-            makeState: { try GzipMemberDecompressor() },
+            makeState: { try codec.makeDecompressor() },
             transform: { decompressor, job in
                 var out: [UInt8] = []
                 out.reserveCapacity(Int(job.expected))
@@ -54,7 +57,9 @@ public struct DataFileReader {
                             out.append(contentsOf: chunk)
                         }
                     }
-                } catch let error as GzipError {
+                } catch let error as EHRError {
+                    throw error
+                } catch {
                     throw DataFileReader.mismatch(file, "member \(job.index) does not inflate (\(error))")
                 }
                 guard out.count == job.expected else {

@@ -1,7 +1,8 @@
 import EHRCompression
 import EHRCore
 
-/// Writes one archive data file: uncompressed bytes stream in, independent gzip members go out.
+/// Writes one archive data file: uncompressed bytes stream in, independent members (gzip, or
+/// zstd frames) go out.
 /// Members are compressed on every core at once and written in order; both SHA-256 digests and
 /// the member index are computed in the same pass. Memory is bounded by the members in flight
 /// (a few per core), whatever the file's size.
@@ -14,7 +15,8 @@ public final class DataFileWriter {
     }
 
     private let file: OutputFile
-    private let pool: OrderedWorkPool<[UInt8], Compressed, GzipMemberCompressor>
+    private let pool: OrderedWorkPool<[UInt8], Compressed, MemberCodec>
+    private let codec: Codec
     private let memberSize: Int
     private var pending: [UInt8] = []
     private var uncompressedHash = SHA256Stream()
@@ -26,19 +28,20 @@ public final class DataFileWriter {
     private let role: String
 
     /// `path` is created (it must not exist); `relativePath` is what the manifest records.
-    public init(path: String, relativePath: String, role: String, level: Int,
+    public init(path: String, relativePath: String, role: String, codec: Codec = .gzip, level: Int,
                 memberSize: Int = DataFileWriter.defaultMemberSize,
                 workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws {
         file = try OutputFile(creating: path)
         let workers = max(1, workers)
         pool = OrderedWorkPool(workers: workers, maxInFlight: min(2 * workers, 8),
-                               makeState: { try GzipMemberCompressor(level: level) },
+                               makeState: { try codec.makeCompressor(level: level) },
                                transform: { compressor, input in
                                    var output: [UInt8] = []
                                    try input.withUnsafeBytes { _ = try compressor.compressMember($0, appendingTo: &output) }
                                    return Compressed(input: input, output: output)
                                })
         self.memberSize = memberSize
+        self.codec = codec
         self.relativePath = relativePath
         self.role = role
         pending.reserveCapacity(memberSize)
@@ -83,7 +86,7 @@ public final class DataFileWriter {
         pool.shutdown()
         try file.sync()
         try file.close()
-        return Manifest.File(path: relativePath, role: role,
+        return Manifest.File(path: relativePath, role: role, codec: codec.rawValue,
                              compressed: .init(size: file.bytesWritten, sha256: compressedHash.hex()),
                              uncompressed: .init(size: uncompressedSize, sha256: uncompressedHash.hex()),
                              members: members)

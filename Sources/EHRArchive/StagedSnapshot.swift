@@ -20,8 +20,10 @@ public final class StagedSnapshot {
     }
 
     /// A writer for `data/<name>`.
-    public func dataFile(named name: String, role: String, level: Int) throws -> DataFileWriter {
-        try DataFileWriter(path: dataDirectory + "/" + name, relativePath: "data/" + name, role: role, level: level)
+    public func dataFile(named name: String, role: String, compression: Compression) throws -> DataFileWriter {
+        let file = name + compression.codec.fileSuffix
+        return try DataFileWriter(path: dataDirectory + "/" + file, relativePath: "data/" + file, role: role,
+                                  codec: compression.codec, level: compression.level)
     }
 
     /// A scratch path inside the staging directory, removed by `publish` or `discard`.

@@ -56,12 +56,22 @@ public enum ConfigParser {
 
         var compression = Compression()
         if let node = top.optional("compression") {
-            let c = try Mapping(node, path: "compression.", origin: origin, allowed: ["level"])
+            let c = try Mapping(node, path: "compression.", origin: origin, allowed: ["codec", "level"])
+            if let codecNode = c.optional("codec") {
+                let name = try c.string(codecNode, "codec")
+                guard let codec = Codec(rawValue: name) else {
+                    throw fail(origin, codecNode.mark, "key 'compression.codec' is '\(name)'",
+                               hint: "use 'gzip' (the default, gunzip-able by hand) or 'zstd'")
+                }
+                compression = Compression(codec: codec)
+            }
             if let levelNode = c.optional("level") {
                 let level = try c.integer(levelNode, "level")
-                guard (1...9).contains(level) else {
-                    throw fail(origin, levelNode.mark, "key 'compression.level' must be 1 to 9, not \(level)",
-                               hint: "6 is gzip's default; 1 is fastest")
+                let codec = compression.codec
+                guard codec.levels.contains(level) else {
+                    throw fail(origin, levelNode.mark,
+                               "key 'compression.level' must be \(codec.levels.lowerBound) to \(codec.levels.upperBound) for \(codec.rawValue), not \(level)",
+                               hint: "\(codec.defaultLevel) is \(codec.rawValue)'s default; 1 is fastest")
                 }
                 compression.level = level
             }

@@ -73,7 +73,11 @@ public struct Retention: Sendable, Equatable {
 }
 
 public struct Compression: Sendable, Equatable {
-    /// zlib level 1-9; 6 is gzip's default.
+    public var codec: Codec
+    /// gzip 1-9 (6 is gzip's default); zstd 1-19 (3 is zstd's default).
     public var level: Int
-    public init(level: Int = 6) { self.level = level }
+    public init(codec: Codec = .gzip, level: Int? = nil) {
+        self.codec = codec
+        self.level = level ?? codec.defaultLevel
+    }
 }

@@ -65,10 +65,10 @@ public struct BackupEngine {
         do {
             switch source.kind {
             case .sqlite:
-                return try SQLiteSourceCapture(source: source, level: configuration.compression.level, logger: logger)
+                return try SQLiteSourceCapture(source: source, compression: configuration.compression, logger: logger)
                     .capture(into: staged)
             case .postgres:
-                return try PostgresSourceCapture(source: source, level: configuration.compression.level, jobs: jobs,
+                return try PostgresSourceCapture(source: source, compression: configuration.compression, jobs: jobs,
                                                  retries: source.retries, logger: logger).capture(into: staged)
             }
         } catch {

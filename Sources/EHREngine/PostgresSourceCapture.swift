@@ -14,7 +14,7 @@ import Logging
 /// A transient failure restarts the whole source under a new snapshot, with backoff.
 struct PostgresSourceCapture {
     let source: SourceConfig
-    let level: Int
+    let compression: Compression
     let jobs: Int
     let retries: Int
     let logger: Logger
@@ -122,7 +122,7 @@ struct PostgresSourceCapture {
     /// pg_dump's schema (custom format, schema only) under the exported snapshot. It has no
     /// sequence values and no materialized-view data: the manifest carries those.
     private func captureSchema(tools: PostgresTools, snapshot exported: String, into snapshot: StagedSnapshot) throws -> Manifest.File {
-        let writer = try snapshot.dataFile(named: "\(source.name)/schema.pgdump.gz", role: "postgres-schema", level: level)
+        let writer = try snapshot.dataFile(named: "\(source.name)/schema.pgdump", role: "postgres-schema", compression: compression)
         let env = try PostgresTools.environment(for: connectionString, overrides: ["PGAPPNAME": "ehrdata backup"])
         try tools.stream("pg_dump", ["--schema-only", "--format=custom", "--compress=0", "--snapshot=\(exported)",
                                      "--no-sync"], environment: env) { try writer.write($0) }
@@ -131,8 +131,8 @@ struct PostgresSourceCapture {
 
     private func copy(_ table: PostgresCatalog.Table, number: Int, from worker: PostgresConnection,
                       into snapshot: StagedSnapshot) throws -> (table: Manifest.PostgresTable, file: Manifest.File) {
-        let name = "\(source.name)/tables/\(String(format: "%05d", number)).copy.gz"
-        let writer = try snapshot.dataFile(named: name, role: "postgres-table", level: level)
+        let name = "\(source.name)/tables/\(String(format: "%05d", number)).copy"
+        let writer = try snapshot.dataFile(named: name, role: "postgres-table", compression: compression)
         var digest = ContentDigest()
         let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
         try worker.copyOut("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) TO STDOUT") { row in
@@ -141,6 +141,6 @@ struct PostgresSourceCapture {
         }
         let file = try writer.finish()
         return (Manifest.PostgresTable(schema: table.schema, name: table.name, columns: table.columns, rows: digest.rows,
-                                       digest: digest.text, file: "data/" + name), file)
+                                       digest: digest.text, file: file.path), file)
     }
 }

@@ -17,7 +17,7 @@ import Logging
 /// removed. Memory stays at one member whatever the database size.
 struct SQLiteSourceCapture {
     let source: SourceConfig
-    let level: Int
+    let compression: Compression
     let logger: Logger
     var pagesPerStep: Int32 = 1024
 
@@ -50,8 +50,7 @@ struct SQLiteSourceCapture {
         try copy(from: db, to: scratch)
         try db.execute("COMMIT")
 
-        let fileName = source.name + ".sqlite.gz"
-        let writer = try snapshot.dataFile(named: fileName, role: "sqlite-database", level: level)
+        let writer = try snapshot.dataFile(named: source.name + ".sqlite", role: "sqlite-database", compression: compression)
         let input = try InputFile(path: scratch)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {

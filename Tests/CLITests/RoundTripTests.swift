@@ -63,6 +63,22 @@ import Testing
         #expect(try Run.dump(byHand) == (try Run.dump(ws.source)))
     }
 
+    @Test func zstdArchiveRoundTripsAndDecompressesByHand() throws {
+        let ws = try Workspace()
+        try ws.writeConfig(extra: "compression:\n  codec: zstd\n")
+        _ = try ws.ok(["backup"])
+        let id = try #require(try ws.snapshotIDs().first)
+        let file = ws.snapshotDirectory(id) + "/data/backend.sqlite.zst"
+        #expect(FileManager.default.fileExists(atPath: file))
+        let restored = ws.dir.file("restored.sqlite")
+        _ = try ws.ok(["restore", "latest", "--to", restored])
+        #expect(try Run.dump(restored) == (try Run.dump(ws.source)))
+        let byHand = ws.dir.file("by-hand.sqlite")
+        #expect(try Run.program("/bin/sh", ["-c", "zstd -q -d -c '\(file)' > '\(byHand)'"]).status == 0)
+        #expect(try Run.dump(byHand) == (try Run.dump(ws.source)))
+        #expect(try ws.run(["verify", "--deep"]).status == 0)
+    }
+
     @Test func rollbackJournalDatabaseIsCopiedWithWritersBlocked() throws {
         let ws = try Workspace()
         #expect(try Run.sqlite3(ws.source, "PRAGMA journal_mode = DELETE;").stdout.contains("delete"))

@@ -70,6 +70,28 @@ import Testing
         #expect(out == input)
     }
 
+    @Test func zstdDataFileRoundTripsAndDecompressesWithTheZstdTool() throws {
+        let dir = TempDirectory()
+        let input = (0..<3_000_000).map { UInt8(truncatingIfNeeded: ($0 * 7) ^ ($0 >> 11)) }
+        let writer = try DataFileWriter(path: dir.file("d.zst"), relativePath: "data/d.zst", role: "test", codec: .zstd,
+                                        level: 3, memberSize: 1 << 20)
+        try input.withUnsafeBytes { try writer.write($0) }
+        let entry = try writer.finish()
+        #expect(entry.codec == "zstd")
+        #expect(entry.members.count == 3)
+        var out: [UInt8] = []
+        try DataFileReader(path: dir.file("d.zst"), entry: entry).read { out.append(contentsOf: $0) }
+        #expect(out == input)
+        let byHand = try Run.program("/bin/sh", ["-c", "zstd -d -c '\(dir.file("d.zst"))' | sha256sum"])
+        #expect(byHand.status == 0)
+        #expect(byHand.stdout.hasPrefix(entry.uncompressed.sha256))
+        // A flipped byte fails the frame checksum or the digest.
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir.file("d.zst"))))
+        bytes[bytes.count / 2] ^= 4
+        try Data(bytes).write(to: URL(fileURLWithPath: dir.file("d.zst")))
+        #expect(throws: EHRError.self) { try DataFileReader(path: dir.file("d.zst"), entry: entry).read { _ in } }
+    }
+
     @Test func emptyInputIsOneEmptyMember() throws {
         let dir = TempDirectory()
         let entry = try writeDataFile([], memberSize: 1024, in: dir)
@@ -106,7 +128,7 @@ import Testing
         let dir = TempDirectory()
         let (archive, _) = try Archive.create(at: dir.file("arch"))
         let staged = try archive.beginSnapshot()
-        let writer = try staged.dataFile(named: "x.gz", role: "test", level: 1)
+        let writer = try staged.dataFile(named: "x", role: "test", compression: Compression(level: 1))
         try Array("content".utf8).withUnsafeBytes { try writer.write($0) }
         let file = try writer.finish()
         #expect(try archive.snapshotIDs().isEmpty)

@@ -75,6 +75,15 @@ import Testing
         #expect(failure(valid.replacingOccurrences(of: "keep_last: 7", with: "keep_last: -1")).contains("negative"))
     }
 
+    @Test func codecAndLevelRanges() throws {
+        let zstd = try parse(valid.replacingOccurrences(of: "  level: 3", with: "  codec: zstd\n  level: 19"))
+        #expect(zstd.compression == Compression(codec: .zstd, level: 19))
+        #expect(try parse(valid.replacingOccurrences(of: "  level: 3", with: "  codec: zstd")).compression.level == 3)
+        #expect(try parse(valid.replacingOccurrences(of: "  level: 3", with: "  codec: gzip")).compression.level == 6)
+        #expect(failure(valid.replacingOccurrences(of: "  level: 3", with: "  codec: lz4")).contains("'lz4'"))
+        #expect(failure(valid.replacingOccurrences(of: "  level: 3", with: "  codec: zstd\n  level: 20")).contains("1 to 19 for zstd"))
+    }
+
     @Test func missingRequiredKeysAreRejected() {
         #expect(failure("sources: []\n").contains("missing required key 'archive'"))
         #expect(failure("archive: /a\n").contains("missing required key 'sources'"))

@@ -101,6 +101,11 @@ import Testing
 @Suite struct TimestampTests {
     @Test func iso8601IsUTCWithMilliseconds() {
         #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
-        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1_795_944_607.999_9)) == "2026-11-29T09:30:07.999Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1_795_944_607.999_4)) == "2026-11-29T09:30:07.999Z")
+        // Rounded to the nearest millisecond, carried into the seconds (never ":60").
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1_795_944_659.999_6)) == "2026-11-29T09:31:00.000Z")
+        // An id's time reads back to the same millisecond it was written with.
+        let id = SnapshotID("20261129T094849.482Z-5cfe")!
+        #expect(Timestamp.iso8601(id.date!) == "2026-11-29T09:48:49.482Z")
     }
 }
