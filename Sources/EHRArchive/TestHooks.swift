@@ -10,7 +10,9 @@ import Foundation
 ///   archive or restore files.
 /// - `EHRDATA_TEST_PAUSE_AFTER_BYTES=N` or `EHRDATA_TEST_PAUSE_AT=POINT`, with
 ///   `EHRDATA_TEST_HOOK_DIR=DIR`: at that moment create `DIR/paused` (containing the pid), then
-///   wait until `DIR/resume` exists. Points: `backup-before-publish`, `restore-before-swap`.
+///   wait until `DIR/resume` exists. Points: `backup-before-publish`, `restore-before-swap`,
+///   `postgres-after-snapshot` (tables locked, snapshot exported, nothing copied yet) and
+///   `postgres-before-swap` (restored database loaded and verified, nothing renamed yet).
 public enum TestHooks {
     private static let environment = ProcessInfo.processInfo.environment
     private static let abortAfter = environment["EHRDATA_TEST_ABORT_AFTER_BYTES"].flatMap { Int64($0) }

@@ -14,7 +14,7 @@ import Logging
 ///
 /// The stepped backup writes a scratch copy inside the staging directory; one streaming pass then
 /// hashes it, compresses it into gzip members and hashes the output, and the scratch copy is
-/// removed. Memory stays at one member whatever the database size.
+/// removed. Memory is bounded by the members in flight, whatever the database size.
 struct SQLiteSourceCapture {
     let source: SourceConfig
     let compression: Compression

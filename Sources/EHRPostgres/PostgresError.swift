@@ -28,6 +28,12 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     public var hint: String {
+        if context.contains("pg_restore"), message.contains("role \""), message.contains("does not exist") {
+            return "the objects' owner role is missing on this server: create it, or pass --no-owner"
+        }
+        if message.contains("row-level security") {
+            return "give the backup role BYPASSRLS (or make it the table owner); a filtered copy would lose rows"
+        }
         switch sqlState {
         case "28P01", "28000": return "check the user and password (PGPASSWORD or ~/.pgpass)"
         case "3D000": return "check the database name in the connection string"

@@ -6,17 +6,26 @@ struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Snapshot every configured source into the archive.",
         discussion: """
-            Takes a consistent online copy of each source while the services keep writing,
-            compresses (gzip) and checksums (SHA-256) it, and publishes all sources as one snapshot
-            with an atomic rename. A failed or killed backup publishes nothing.
+            Takes a consistent online copy of each source while the services keep writing
+            (SQLite: a held read transaction; PostgreSQL: one exported snapshot for all
+            tables, copied in parallel with --jobs), compresses and checksums it, and
+            publishes all sources as one snapshot with an atomic rename. A failed or
+            killed backup publishes nothing.
 
             Examples:
               ehrdata backup
               ehrdata backup --source backend --json
 
-            Exit status: 0 published, 1 failed (nothing published), 66 a source or the archive is
-            missing, 75 another backup or restore holds the archive (see --wait-lock), 78 configuration
-            error. list, verify and restore --to keep working while a backup runs.
+            list, verify and restore to a new target keep working while a backup runs.
+
+            Exit status:
+              0   published
+              1   failed; nothing was published
+              64  usage error
+              66  a source, its database or the archive is missing
+              75  another backup or restore holds the archive (see --wait-lock)
+              76  the archive is of a newer format
+              78  configuration error
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -11,18 +11,19 @@ struct Config: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Parse the config strictly and look at each source.",
             discussion: """
-                Rejects unknown or misspelled keys, wrong types and missing keys, naming the key and
-                its line. Then opens each SQLite source read-only, and warns about placements that lose
-                data on a redeploy: a relative or missing source path, a source or archive on tmpfs or
-                a container's overlay layer, an archive on the same filesystem as a source.
+                Rejects unknown or misspelled keys, wrong types and missing keys, naming the
+                key and its line. Then opens each SQLite source read-only, connects to each
+                PostgreSQL source (and checks pg_dump can dump it), and warns about placements
+                that lose data on a redeploy: a relative or missing source path, a source or
+                archive on tmpfs or a container's overlay layer, an archive on the same
+                filesystem as a source.
 
                 Examples:
                   ehrdata config check
                   ehrdata config check --config ./ehrdata.yaml --json
 
-                Exit status: 0 valid and every source readable (warnings may be printed), 1 a source is
-                not readable,
-                78 the config is invalid.
+                Exit status: 0 valid and every source readable (warnings may be printed), 1 a
+                source is not readable, 78 the config is invalid.
                 """)
 
         @OptionGroup var global: GlobalOptions

@@ -6,14 +6,16 @@ struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create the archive directory and a commented sample config.",
         discussion: """
-            Writes a sample config (only if none exists at the chosen path) and creates the archive
-            it names, with owner-only permissions. Running it again is harmless.
+            Writes a sample config (only if none exists at the chosen path) and creates
+            the archive it names, with owner-only permissions. Running it again is
+            harmless.
 
             Examples:
               ehrdata init --archive /srv/backups/ehrdata
               ehrdata init --config ./ehrdata.yaml --archive ./archive
 
-            Exit status: 0 done, 73 the path exists and is something else, 78 existing config invalid.
+            Exit status: 0 done, 73 the path exists and is something else, 78 existing
+            config invalid.
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -7,14 +7,15 @@ struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List snapshots, newest first.",
         discussion: """
-            Shows each snapshot's id, start time (UTC), sources and sizes, and the last verify's
-            result. Unfinished backups are never listed.
+            Shows each snapshot's id, start time (UTC), sources and sizes, and the last
+            verify's result. Unfinished backups are never listed.
 
             Examples:
               ehrdata list
               ehrdata list --json | jq -r '.[0].id'
 
-            Exit status: 0 listed, 66 no archive, 75 locked, 76 archive too new, 78 configuration error.
+            Exit status: 0 listed, 66 no archive, 75 locked, 76 archive too new, 78
+            configuration error.
             """)
 
     @OptionGroup var global: GlobalOptions

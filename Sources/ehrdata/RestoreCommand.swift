@@ -8,16 +8,17 @@ struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore sources from a snapshot: in place, to a new file, or to a new database.",
         discussion: """
-            In place (no --to, no --to-database): every source of the snapshot, or those given
-            with --source, goes back where the config says it lives. Each copy is first
-            restored beside its target and verified; only then is anything renamed.
-            SQLite: the database and its -wal/-shm become <file>.pre-restore-<time>.
-            A database another process has open is refused unless --force.
-            PostgreSQL: the copy is loaded into a fresh database and checked (row counts,
-            content digests, sequences); then new connections to the original are blocked,
-            its sessions ended, and it is renamed to <db>_pre_restore_<time>.
-            Nothing is ever deleted or dropped. On a terminal the plan is shown and must be
-            confirmed; scripts pass --yes. --dry-run only shows the plan.
+            In place (no --to, no --to-database): every source of the snapshot, or those
+            given with --source, goes back where the config says it lives. Each copy is
+            first restored beside its target and verified; only then is anything renamed.
+            SQLite: the database and its -wal/-shm/-journal become
+            <file>.pre-restore-<time>… A database another process has open is refused
+            unless --force. PostgreSQL: the copy is loaded into a fresh database and
+            checked (row counts, content digests, sequences); then new connections to the
+            original are blocked, its sessions ended, and it is renamed to
+            <db>_pre_restore_<time>. Nothing is ever deleted or dropped. On a terminal the
+            plan is shown and must be confirmed; scripts pass --yes. --dry-run only shows
+            the plan.
 
             --to PATH: one SQLite source to a new file (PATH must not exist).
             --to-database NAME: one PostgreSQL source into a new database on its server.
@@ -31,14 +32,16 @@ struct Restore: ParsableCommand {
 
             Exit status:
               0   restored (or dry run shown)
-              1   cancelled or failed; nothing was changed
-              64  usage: several sources for one target, or in place without a
-                  terminal and without --yes
+              1   cancelled or failed; nothing in place was replaced
+              64  usage: several sources for one target, the wrong kind of target,
+                  a database name over 63 bytes, or in place without a terminal
+                  and without --yes
               65  the snapshot's data is damaged
               66  no such snapshot or source
               73  --to PATH or --to-database NAME exists and is not empty
               75  the database is open in another process, or the archive is in use
-              76  the snapshot is from a newer PostgreSQL than the target server
+              76  the snapshot is from a newer PostgreSQL, or of a newer format
+              78  a PostgreSQL source is not in the config (its server is unknown)
             """)
 
     @OptionGroup var global: GlobalOptions

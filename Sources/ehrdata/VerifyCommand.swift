@@ -7,20 +7,20 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check snapshots against their checksums, from the archive alone.",
         discussion: """
-            Default depth (checksums): the manifest against manifest.sha256, that the snapshot holds
-            exactly the files its manifest lists, and every file's size and SHA-256.
-            --deep also decompresses every file, checks the uncompressed SHA-256 and size, and runs
-            SQLite's integrity_check on each database copy in a temp directory.
-            The result is recorded beside the snapshot and shown by 'list'. With no snapshot,
-            verifies the latest.
+            Default depth (checksums): the manifest against manifest.sha256, that the
+            snapshot holds exactly the files its manifest lists, and every file's size and
+            SHA-256. --deep also decompresses every file, checks the uncompressed SHA-256
+            and size, and runs SQLite's integrity_check on each database copy in a temp
+            directory. The result is recorded beside the snapshot and shown by 'list'.
+            With no snapshot, verifies the latest.
 
             Examples:
               ehrdata verify
               ehrdata verify 20261129T0936 --deep
               ehrdata verify --all --json
 
-            Exit status: 0 all good, 65 a snapshot failed (the file is named), 66 no such snapshot,
-            75 locked (only while a prune runs).
+            Exit status: 0 all good, 65 a snapshot failed (the file is named), 66 no such
+            snapshot, 75 locked (only while a prune runs).
             """)
 
     @OptionGroup var global: GlobalOptions
