@@ -29,7 +29,7 @@ struct SQLiteSourceCapture {
             throw EHRError(.notFound, "source '\(source.name)': database file \(path) does not exist",
                            hint: "fix 'path' in the config; 'ehrdata config check' lists the sources")
         }
-        let db = try SQLiteConnection(path: path, mode: .readOnly)
+        let db = try Self.open(path)
         try db.execute("BEGIN DEFERRED")
         // The first read starts the read transaction: from here on this connection sees one
         // snapshot of the database, and the counts below describe exactly the copied pages.
@@ -65,6 +65,17 @@ struct SQLiteSourceCapture {
             "bytes": "\(file.uncompressed.size)", "compressed": "\(file.compressed.size)",
         ])
         return Manifest.Source(name: source.name, kind: .sqlite, sqlite: info, files: [file])
+    }
+
+    /// Opens the source like any of its clients would, read-write (never creating it), so that
+    /// SQLite tidies up its own -wal/-shm when the last connection closes. Read-only is the
+    /// fallback for a backup user without write permission; it never writes, but can leave an
+    /// empty -wal/-shm behind.
+    static func open(_ path: String) throws -> SQLiteConnection {
+        do { return try SQLiteConnection(path: path, mode: .readWrite) } catch let error as SQLiteError
+            where error.isCantOpen || error.code == 8 /* SQLITE_READONLY */ || error.code == 3 /* SQLITE_PERM */ {
+            return try SQLiteConnection(path: path, mode: .readOnly)
+        }
     }
 
     private func copy(from db: SQLiteConnection, to scratch: String) throws {

@@ -24,6 +24,16 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: ws.dir.path).filter { $0.hasPrefix(".") }.isEmpty)
     }
 
+    @Test func backupLeavesTheSourceDirectoryAsItWas() throws {
+        let ws = try Workspace()
+        func sourceFiles() throws -> [String: String] {
+            try TreeState(ws.dir.path).entries.filter { $0.key.hasPrefix("backend.sqlite") }
+        }
+        let before = try sourceFiles()
+        _ = try ws.ok(["backup"])
+        #expect(try sourceFiles() == before, "the backup changed or left files beside the source")
+    }
+
     @Test func manifestRecordsSourceFactsAndRowCounts() throws {
         let ws = try Workspace()
         _ = try ws.ok(["backup"])
