@@ -323,13 +323,14 @@ def main():
     md.append(f"- **Work directory** `{g('work_dir', '?')}`: `{g('df', '?')}` (df -h: size, used, available, mount).")
     md.append(f"- **Disk throughput** (dd, 1 MiB blocks, bypassing the page cache): write {g('dd_write', '?')} "
               f"(`{g('dd_write_cmd', '?')}`), read {g('dd_read', '?')} (`{g('dd_read_cmd', '?')}`).")
-    md.append(f"- **Load**: load average before the runs {g('loadavg', '?')}. The machine may be shared "
+    md.append(f"- **Load**: load average (1, 5, 15 min) {g('loadavg', '?')} before the runs, "
+              f"{g('loadavg_after', '?')} after. The machine may be shared "
               "(other builds), so absolute numbers are noisy; A and B alternate run by run so that "
               "drifting load hits both sides alike.")
     md.append(f"- **Database**: `{shorten(g('db_path', '?'))}`, {g('db_size_h', '?')} ({g('db_size', '?')} bytes), "
               f"made by `{g('db_gen_cmd', '?')}`; journal mode {g('db_journal', '?')}, page size {g('db_page_size', '?')}. "
               f"Rows: {g('db_rows', '?')}.")
-    md.append(f"- **Cache state: {g('cache', '?')}**.")
+    md.append(f"- **Cache state: {g('cache', '?')}**: {g('cache_detail', '')}.")
     md.append("")
     md.append("| Tool | Version |")
     md.append("|------|---------|")
@@ -376,10 +377,6 @@ def main():
         if any(s.runs for s in ss):
             md.extend(side_table(ss))
             md.append("")
-            v = verdicts(ss)
-            if v:
-                md.extend(v)
-                md.append("")
 
     md.append("## Peak memory at two database sizes")
     md.append("")
