@@ -20,10 +20,12 @@ public final class StagedSnapshot {
     }
 
     /// A writer for `data/<name>`.
-    public func dataFile(named name: String, role: String, compression: Compression) throws -> DataFileWriter {
+    /// `workers` compress this file's members in parallel (default: one per core).
+    public func dataFile(named name: String, role: String, compression: Compression,
+                         workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws -> DataFileWriter {
         let file = name + compression.codec.fileSuffix
         return try DataFileWriter(path: dataDirectory + "/" + file, relativePath: "data/" + file, role: role,
-                                  codec: compression.codec, level: compression.level)
+                                  codec: compression.codec, level: compression.level, workers: workers)
     }
 
     /// A scratch path inside the staging directory, removed by `publish` or `discard`.

@@ -134,7 +134,9 @@ struct PostgresSourceCapture {
     private func copy(_ table: PostgresCatalog.Table, number: Int, from worker: PostgresConnection,
                       into snapshot: StagedSnapshot) throws -> (table: Manifest.PostgresTable, file: Manifest.File) {
         let name = "\(source.name)/tables/\(String(format: "%05d", number)).copy"
-        let writer = try snapshot.dataFile(named: name, role: "postgres-table", compression: compression)
+        // The cores are shared among the jobs: memory stays bounded by the members in flight.
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
+        let writer = try snapshot.dataFile(named: name, role: "postgres-table", compression: compression, workers: workers)
         var digest = ContentDigest()
         let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
         try worker.copyOut("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) TO STDOUT") { row in
