@@ -147,7 +147,8 @@ final class PostgresRestore {
         try extractSchema(to: scratch.file)
         try pgRestore(tools, section: "pre-data", file: scratch.file)
         try loadTables()
-        try pgRestore(tools, section: "post-data", file: scratch.file)
+        // Indexes and constraints build in parallel, as pg_restore -j does.
+        try pgRestore(tools, section: "post-data", file: scratch.file, jobs: options.jobs)
         try finishSequencesAndViews()
         try verify()
         logger.info("postgres database loaded and verified", metadata: ["source": "\(source.name)", "database": "\(work)"])
@@ -163,8 +164,9 @@ final class PostgresRestore {
         try output.close()
     }
 
-    private func pgRestore(_ tools: PostgresTools, section: String, file: String) throws {
+    private func pgRestore(_ tools: PostgresTools, section: String, file: String, jobs: Int = 1) throws {
         var arguments = ["--section=\(section)", "--exit-on-error", "--dbname=\(work)"]
+        if jobs > 1 { arguments.append("--jobs=\(jobs)") }
         if !options.owners { arguments.append("--no-owner") }
         if !options.privileges { arguments.append("--no-privileges") }
         // --dbname with a bare name only names the database: host, user and password still come
