@@ -143,29 +143,37 @@ import Testing
         #expect(try !pg.exists(database: target), "the refused restore created its target")
     }
 
-    /// Rewrites the manifest's `serverVersion` to major 99, whatever its form: a number like
-    /// 150018 becomes 990000; in a string the first number's major part becomes 99.
+    /// Rewrites every `serverVersion…` field of the manifest (`serverVersion`, and a numeric
+    /// companion such as `serverVersionNum` if there is one) to major 99: a number like 150018
+    /// becomes 990000; in a string the first number becomes 99. Nil if there is none.
     static func withServerVersion99(_ manifest: String) -> String? {
-        guard let match = manifest.range(of: #""serverVersion"\s*:\s*("[^"]*"|[0-9]+)"#, options: .regularExpression) else {
-            return nil
-        }
-        let field = String(manifest[match])
-        let valueStart = field.range(of: ":")!.upperBound
-        let value = field[valueStart...].trimmingCharacters(in: .whitespaces)
-        let replaced: String
-        if value.hasPrefix("\"") {
-            let inner = String(value.dropFirst().dropLast())
-            if inner.allSatisfy(\.isNumber) {
-                replaced = "\"990000\""
-            } else if let digits = inner.range(of: "[0-9]+", options: .regularExpression) {
-                replaced = "\"" + inner.replacingCharacters(in: digits, with: "99") + "\""
+        let pattern = #""serverVersion[A-Za-z]*"\s*:\s*("[^"]*"|[0-9]+)"#
+        var text = manifest
+        var searchFrom = text.startIndex
+        var changed = false
+        while let match = text.range(of: pattern, options: .regularExpression, range: searchFrom..<text.endIndex) {
+            let field = String(text[match])
+            let valueStart = field.range(of: ":")!.upperBound
+            let value = field[valueStart...].trimmingCharacters(in: .whitespaces)
+            let replaced: String
+            if value.hasPrefix("\"") {
+                let inner = String(value.dropFirst().dropLast())
+                if inner.allSatisfy(\.isNumber) {
+                    replaced = "\"990000\""
+                } else if let digits = inner.range(of: "[0-9]+", options: .regularExpression) {
+                    replaced = "\"" + inner.replacingCharacters(in: digits, with: "99") + "\""
+                } else {
+                    replaced = value
+                }
             } else {
-                return nil
+                replaced = "990000"
             }
-        } else {
-            replaced = "990000"
+            let newField = String(field[..<valueStart]) + " " + replaced
+            text.replaceSubrange(match, with: newField)
+            searchFrom = text.index(match.lowerBound, offsetBy: newField.count)
+            changed = true
         }
-        return manifest.replacingCharacters(in: match, with: field[..<valueStart] + " " + replaced)
+        return changed ? text : nil
     }
 
     /// The backup's connections are terminated mid-copy (as when the server restarts). With

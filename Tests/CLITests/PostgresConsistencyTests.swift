@@ -41,7 +41,9 @@ enum Bank {
         try pg.script(database, schema)
     }
 
-    /// Two pgbench clients committing for up to 300 s; the test stops them when it is done.
+    /// Two pgbench clients committing (`-T 300`); the test kills them when it is done, and
+    /// never waits for the 300 s (pgbench's timer is SIGALRM, which the test runner's children
+    /// inherit blocked).
     static func startClients(_ pg: PGServer, _ database: String, scriptDirectory: TempDirectory) throws -> BackgroundProgram {
         try scriptDirectory.write(transaction, to: "bank.pgbench")
         return try BackgroundProgram(PGServer.pgbench, [

@@ -149,17 +149,17 @@ struct PGServer {
     /// validated/deferrable flags (shown by pg_dump too, checked directly to name them).
     func catalogFacts(_ database: String) throws -> [String] {
         try rows(database, """
-            SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname || ' enabled=' || tgenabled
+            SELECT 'trigger ' || tgrelid::regclass::text || ' ' || tgname || ' enabled=' || tgenabled::text
               FROM pg_trigger WHERE NOT tgisinternal
             UNION ALL
-            SELECT 'constraint ' || coalesce(conrelid::regclass::text, '-') || ' ' || conname || ' validated=' || convalidated
-                   || ' deferrable=' || condeferrable || ' deferred=' || condeferred
+            SELECT 'constraint ' || coalesce(conrelid::regclass::text, '-') || ' ' || conname || ' validated=' || convalidated::text
+                   || ' deferrable=' || condeferrable::text || ' deferred=' || condeferred::text
               FROM pg_constraint WHERE connamespace = 'public'::regnamespace
             UNION ALL
-            SELECT 'index ' || i.indexrelid::regclass || ' valid=' || i.indisvalid || ' ready=' || i.indisready
+            SELECT 'index ' || i.indexrelid::regclass::text || ' valid=' || i.indisvalid::text || ' ready=' || i.indisready::text
               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = 'public'::regnamespace
             UNION ALL
-            SELECT 'matview ' || oid::regclass || ' populated=' || relispopulated
+            SELECT 'matview ' || oid::regclass::text || ' populated=' || relispopulated::text
               FROM pg_class WHERE relkind = 'm' AND relnamespace = 'public'::regnamespace
             ORDER BY 1
             """).map { $0[0] }
@@ -169,26 +169,33 @@ struct PGServer {
     /// every sequence's position, and the catalog facts above.
     func expectSameDatabase(_ original: String, _ restored: String,
                             sourceLocation: SourceLocation = #_sourceLocation) throws {
+        // Each comparison is reduced to a Bool first so a failure prints what differs, not both
+        // whole values.
         let (schemaA, schemaB) = (try schemaDump(original), try schemaDump(restored))
-        #expect(schemaA == schemaB, "schemas differ: \(firstDifference(schemaA, schemaB))", sourceLocation: sourceLocation)
+        let sameSchema = schemaA == schemaB
+        #expect(sameSchema, "schemas differ: \(firstDifference(schemaA, schemaB))", sourceLocation: sourceLocation)
 
         let (tablesA, tablesB) = (try tableDigests(original), try tableDigests(restored))
         #expect(!tablesA.isEmpty, "the original has no tables", sourceLocation: sourceLocation)
-        #expect(Set(tablesA.keys) == Set(tablesB.keys),
-                "tables differ: missing \(Set(tablesA.keys).subtracting(tablesB.keys).sorted()), extra \(Set(tablesB.keys).subtracting(tablesA.keys).sorted())",
+        let sameTables = Set(tablesA.keys) == Set(tablesB.keys)
+        #expect(sameTables, "tables differ: missing \(Set(tablesA.keys).subtracting(tablesB.keys).sorted()), extra \(Set(tablesB.keys).subtracting(tablesA.keys).sorted())",
                 sourceLocation: sourceLocation)
-        for name in tablesA.keys.sorted() where tablesB[name] != nil {
-            #expect(tablesA[name] == tablesB[name],
-                    "table \(name): original (rows md5) \(tablesA[name]!), restored \(tablesB[name]!)",
-                    sourceLocation: sourceLocation)
+        for name in tablesA.keys.sorted() {
+            guard let a = tablesA[name], let b = tablesB[name] else { continue }
+            let sameRows = a == b
+            #expect(sameRows, "table \(name): original (rows md5) \(a), restored \(b)", sourceLocation: sourceLocation)
         }
 
         let (seqA, seqB) = (try sequenceStates(original), try sequenceStates(restored))
-        #expect(seqA == seqB, "sequences differ: original \(seqA.sorted { $0.key < $1.key }), restored \(seqB.sorted { $0.key < $1.key })",
+        let differingSequences = Set(seqA.keys).union(seqB.keys).sorted().filter { seqA[$0] != seqB[$0] }
+        let sequenceReport = differingSequences
+            .map { "\($0): original \(seqA[$0] ?? "missing"), restored \(seqB[$0] ?? "missing")" }.joined(separator: "; ")
+        #expect(differingSequences.isEmpty, "sequences differ (last_value is_called): \(sequenceReport)",
                 sourceLocation: sourceLocation)
 
         let (factsA, factsB) = (try catalogFacts(original), try catalogFacts(restored))
-        #expect(factsA == factsB, "catalog state differs: only in the original \(factsA.filter { !factsB.contains($0) }), only in the restored \(factsB.filter { !factsA.contains($0) })",
+        let onlyA = factsA.filter { !factsB.contains($0) }, onlyB = factsB.filter { !factsA.contains($0) }
+        #expect(onlyA.isEmpty && onlyB.isEmpty, "catalog state differs: only in the original \(onlyA), only in the restored \(onlyB)",
                 sourceLocation: sourceLocation)
     }
 }
@@ -324,9 +331,10 @@ final class BackgroundProgram {
         eventually(iterations: iterations) { !process.isRunning }
     }
 
-    /// SIGTERM, then wait.
+    /// SIGKILL, then wait. Not SIGTERM: children of the test runner inherit a signal mask that
+    /// blocks SIGTERM, SIGINT and SIGALRM (so pgbench's own -T timer never fires either).
     func stop() {
-        if process.isRunning { process.terminate() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
