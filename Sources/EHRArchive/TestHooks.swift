@@ -11,6 +11,7 @@ import Foundation
 /// - `EHRDATA_TEST_PAUSE_AFTER_BYTES=N` or `EHRDATA_TEST_PAUSE_AT=POINT`, with
 ///   `EHRDATA_TEST_HOOK_DIR=DIR`: at that moment create `DIR/paused` (containing the pid), then
 ///   wait until `DIR/resume` exists. Points: `backup-before-publish`, `restore-before-swap`,
+///   `postgres-before-workers` (snapshot exported by the coordinator, workers not yet locked),
 ///   `postgres-after-snapshot` (tables locked, snapshot exported, nothing copied yet) and
 ///   `postgres-before-swap` (restored database loaded and verified, nothing renamed yet).
 public enum TestHooks {

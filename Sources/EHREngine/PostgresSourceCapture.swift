@@ -98,15 +98,17 @@ struct PostgresSourceCapture {
         logger.info("postgres snapshot exported", metadata: [
             "source": "\(source.name)", "tables": "\(tables.count)", "wal_lsn": "\(wal)",
         ])
+        // Every worker joins the snapshot and takes its own locks, and pg_dump reads the schema,
+        // right away: the sooner all locks are held, the smaller the window in which a TRUNCATE
+        // can queue up behind the coordinator's locks (see `lockAll`).
+        TestHooks.checkpoint("postgres-before-workers")
+        let workers = try (0..<max(1, min(jobs, tables.count))).map { _ in try joinSnapshot(exported, tables: tables) }
+        let schemaFile = try captureSchema(tools: tools, snapshot: exported, into: snapshot)
         TestHooks.checkpoint("postgres-after-snapshot")
 
-        let schemaFile = try captureSchema(tools: tools, snapshot: exported, into: snapshot)
-        let copied = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: {
-            let worker = try connect()
-            try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            try worker.execute("SET TRANSACTION SNAPSHOT \(worker.literal(exported))")
-            try Self.applySettings(Self.copySettings, on: worker)
-            return worker
+        let handOut = HandOut(workers)
+        let copied = try ParallelJobs.run(count: tables.count, workers: workers.count, makeState: {
+            try handOut.take()
         }, job: { worker, index in
             try copy(tables[index], number: index, from: worker, into: snapshot)
         })
@@ -121,13 +123,38 @@ struct PostgresSourceCapture {
                                files: [schemaFile] + copied.map(\.file))
     }
 
+    /// A worker connection in the exported snapshot, holding ACCESS SHARE on every table.
+    private func joinSnapshot(_ exported: String, tables: [PostgresCatalog.Table]) throws -> PostgresConnection {
+        let worker = try connect()
+        try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try worker.execute("SET TRANSACTION SNAPSHOT \(worker.literal(exported))")
+        try Self.applySettings(Self.copySettings, on: worker)
+        try lockAll(tables, on: worker)
+        return worker
+    }
+
+    /// The coordinator holds ACCESS SHARE on every table, so a wait here can only mean an
+    /// exclusive lock (TRUNCATE, a rewriting ALTER) is queued behind it, and waiting would
+    /// deadlock with a coordinator PostgreSQL cannot see. NOWAIT fails at once instead; the whole
+    /// source then restarts under a new snapshot once that statement has gone through (pg_dump -j
+    /// does the same).
+    private func lockAll(_ tables: [PostgresCatalog.Table], on worker: PostgresConnection) throws {
+        for chunk in stride(from: 0, to: tables.count, by: 500) {
+            let names = tables[chunk..<min(tables.count, chunk + 500)]
+                .map { PostgresConnection.qualified($0.schema, $0.name) }.joined(separator: ", ")
+            try worker.execute("LOCK TABLE \(names) IN ACCESS SHARE MODE NOWAIT")
+        }
+    }
+
     /// pg_dump's schema (custom format, schema only) under the exported snapshot. It has no
     /// sequence values and no materialized-view data: the manifest carries those.
     private func captureSchema(tools: PostgresTools, snapshot exported: String, into snapshot: StagedSnapshot) throws -> Manifest.File {
         let writer = try snapshot.dataFile(named: "\(source.name)/schema.pgdump", role: "postgres-schema", compression: compression)
         let env = try PostgresTools.environment(for: connectionString, overrides: ["PGAPPNAME": "ehrdata backup"])
+        // Same reasoning as the workers' NOWAIT: pg_dump's own ACCESS SHARE locks can only wait
+        // behind an exclusive lock that waits for us, so it gives up quickly and we retry.
         try tools.stream("pg_dump", ["--schema-only", "--format=custom", "--compress=0", "--snapshot=\(exported)",
-                                     "--no-sync"], environment: env) { try writer.write($0) }
+                                     "--no-sync", "--lock-wait-timeout=5000"], environment: env) { try writer.write($0) }
         return try writer.finish()
     }
 
@@ -146,5 +173,23 @@ struct PostgresSourceCapture {
         let file = try writer.finish()
         return (Manifest.PostgresTable(schema: table.schema, name: table.name, columns: table.columns, rows: digest.rows,
                                        digest: digest.text, file: file.path), file)
+    }
+}
+
+/// Hands connections opened on one thread to the worker threads, one each.
+/// `@unchecked Sendable`: guarded by `lock`, and each connection goes to exactly one thread.
+private final class HandOut: @unchecked Sendable {
+    private let lock = NSLock()
+    private var connections: [PostgresConnection]
+
+    init(_ connections: [PostgresConnection]) { self.connections = connections }
+
+    func take() throws -> PostgresConnection {
+        try lock.withLock {
+            guard !connections.isEmpty else {
+                throw PostgresError(message: "no worker connection left", context: "starting COPY workers")
+            }
+            return connections.removeLast()
+        }
     }
 }

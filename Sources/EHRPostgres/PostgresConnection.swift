@@ -99,6 +99,8 @@ public final class PostgresConnection {
         if m.contains("pg_hba.conf") || (m.contains("role \"") && m.contains("does not exist")) { return "28000" }
         if m.contains("database \"") && m.contains("does not exist") { return "3D000" }
         if m.contains("the database system is") { return "57P03" }
+        // pg_dump --lock-wait-timeout reports a lock wait it gave up on as a statement timeout.
+        if m.contains("lock timeout") || m.contains("could not obtain lock") || m.contains("statement timeout") { return "55P03" }
         if m.contains("Connection refused") || m.contains("could not connect") || m.contains("timeout expired") {
             return "08001"
         }

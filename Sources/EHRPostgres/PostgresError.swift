@@ -21,10 +21,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var isTransient: Bool {
         if let state = sqlState {
             if state.hasPrefix("08") || ["40001", "40P01", "55P03", "57P01", "57P02", "57P03"].contains(state) { return true }
-            return false
+            // The exporting transaction ended (its connection was terminated): a new attempt
+            // exports a new snapshot.
+            return state == "22023" && message.contains("invalid snapshot identifier")
         }
         return ["server closed the connection", "terminating connection", "no connection to the server",
-                "Connection refused", "the database system is"].contains { message.contains($0) }
+                "Connection refused", "the database system is", "lock timeout", "could not obtain lock",
+                "invalid snapshot identifier"].contains { message.contains($0) }
     }
 
     public var hint: String {

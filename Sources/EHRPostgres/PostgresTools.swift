@@ -69,7 +69,9 @@ public struct PostgresTools: Sendable {
             if failure == nil {
                 do { try buffer.withUnsafeBytes { try output(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) } } catch {
                     failure = error
-                    process.terminate()
+                    // SIGKILL, not SIGTERM: a parent may have left SIGTERM blocked, and the
+                    // child inherits that mask.
+                    kill(process.processIdentifier, SIGKILL)
                 }
             }
         }

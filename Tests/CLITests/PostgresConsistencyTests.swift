@@ -164,6 +164,45 @@ enum Bank {
         #expect(try pg.value(target, "SELECT count(*) FROM padding") == "300000")
     }
 
+    /// A TRUNCATE that queues behind the coordinator's lock before the workers have theirs would
+    /// deadlock them (PostgreSQL cannot see the coordinator waiting for its workers). The workers'
+    /// NOWAIT fails instead, the source restarts under a new snapshot after the TRUNCATE, and the
+    /// snapshot is consistent with it: the table is empty in the copy and in the manifest.
+    @Test func truncateQueuedBeforeTheWorkersLockRestartsTheSource() throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let db = try dbs.create("truncretry")
+        try Bank.create(pg, db)
+        let ws = try Workspace()
+        try ws.configure(postgres: pg.connection(db), withSQLite: false)
+
+        let backup = try Background(["backup", "--jobs", "2", "--log-level", "info"], config: ws.config,
+                                    environment: ["EHRDATA_TEST_PAUSE_AT": "postgres-before-workers"])
+        defer { backup.killIfRunning() }
+        try requirePaused(backup, at: "postgres-before-workers")
+        let truncate = try BackgroundProgram(PGServer.psqlPath, PGServer.psqlArguments(pg.connection(db)) + ["-c", "TRUNCATE checking"])
+        let waitingSQL = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = \(literal(db)) AND wait_event_type = 'Lock' AND query LIKE 'TRUNCATE%'
+            """
+        #expect(try eventually(alive: { truncate.isRunning }, until: { try pg.value("postgres", waitingSQL) == "1" }),
+                "the TRUNCATE was not seen waiting behind the coordinator: \(truncate.output)")
+        backup.resume()
+        let result = finishBackground(backup, what: "the backup (deadlocked behind the TRUNCATE?)")
+        #expect(result.status == 0, "backup failed: \(result.stderr)")
+        #expect(result.stderr.contains("retrying the whole source under a new snapshot"), "no retry logged: \(result.stderr)")
+        #expect(truncate.waitForExit(), "the TRUNCATE never ran: \(truncate.output)")
+        try #require(result.status == 0)
+
+        let m = try ws.postgresManifest(try #require(try ws.snapshotIDs().last))
+        #expect(m.table("checking").flatMap(PostgresManifest.rows) == "0")
+        let target = dbs.name("restored")
+        _ = try ws.ok(["restore", "latest", "--source", "fhir", "--to-database", target])
+        #expect(try pg.value(target, "SELECT count(*) FROM checking") == "0")
+        #expect(try pg.value(target, "SELECT count(*) FROM savings") == "\(Bank.rows)")
+    }
+
     /// TRUNCATE needs ACCESS EXCLUSIVE: it waits behind the backup's ACCESS SHARE locks, the
     /// backup completes with every row, and the TRUNCATE runs afterwards.
     @Test func concurrentTruncateWaitsForTheBackup() throws {
