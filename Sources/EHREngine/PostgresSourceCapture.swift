@@ -76,11 +76,7 @@ struct PostgresSourceCapture {
         // and LOCK TABLE is not one.
         try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try coordinator.execute("SET LOCAL lock_timeout = '60s'")
-        for chunk in stride(from: 0, to: listed.count, by: 500) {
-            let names = listed[chunk..<min(listed.count, chunk + 500)]
-                .map { PostgresConnection.qualified($0.schema, $0.name) }.joined(separator: ", ")
-            try coordinator.execute("LOCK TABLE \(names) IN ACCESS SHARE MODE")
-        }
+        try lock(listed, on: coordinator, nowait: false)
         let exported = try coordinator.value("SELECT pg_export_snapshot()") ?? ""
         let wal = try catalog.walPosition()
         let tables = try catalog.tables()
@@ -129,20 +125,21 @@ struct PostgresSourceCapture {
         try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try worker.execute("SET TRANSACTION SNAPSHOT \(worker.literal(exported))")
         try Self.applySettings(Self.copySettings, on: worker)
-        try lockAll(tables, on: worker)
+        try lock(tables, on: worker, nowait: true)
         return worker
     }
 
-    /// The coordinator holds ACCESS SHARE on every table, so a wait here can only mean an
-    /// exclusive lock (TRUNCATE, a rewriting ALTER) is queued behind it, and waiting would
-    /// deadlock with a coordinator PostgreSQL cannot see. NOWAIT fails at once instead; the whole
-    /// source then restarts under a new snapshot once that statement has gone through (pg_dump -j
-    /// does the same).
-    private func lockAll(_ tables: [PostgresCatalog.Table], on worker: PostgresConnection) throws {
+    /// ACCESS SHARE on every table, 500 per statement. Workers pass `nowait`: the coordinator
+    /// already holds ACCESS SHARE on every table, so a wait there can only mean an exclusive lock
+    /// (TRUNCATE, a rewriting ALTER) is queued behind it, and waiting would deadlock with a
+    /// coordinator PostgreSQL cannot see. NOWAIT fails at once instead; the whole source then
+    /// restarts under a new snapshot once that statement has gone through (pg_dump -j does the
+    /// same).
+    private func lock(_ tables: [PostgresCatalog.Table], on connection: PostgresConnection, nowait: Bool) throws {
         for chunk in stride(from: 0, to: tables.count, by: 500) {
             let names = tables[chunk..<min(tables.count, chunk + 500)]
                 .map { PostgresConnection.qualified($0.schema, $0.name) }.joined(separator: ", ")
-            try worker.execute("LOCK TABLE \(names) IN ACCESS SHARE MODE NOWAIT")
+            try connection.execute("LOCK TABLE \(names) IN ACCESS SHARE MODE\(nowait ? " NOWAIT" : "")")
         }
     }
 
