@@ -164,6 +164,25 @@ enum Bank {
         #expect(try pg.value(target, "SELECT count(*) FROM padding") == "300000")
     }
 
+    /// Starts a backup paused at `point`, then a `TRUNCATE checking` that must be seen waiting for
+    /// a lock behind it.
+    static func truncateWhilePaused(_ pg: PGServer, _ db: String, _ ws: Workspace, at point: String,
+                                    backup arguments: [String]) throws -> (Background, BackgroundProgram) {
+        let backup = try Background(arguments, config: ws.config, environment: ["EHRDATA_TEST_PAUSE_AT": point])
+        do { try requirePaused(backup, at: point) } catch {
+            backup.killIfRunning()
+            throw error
+        }
+        let truncate = try BackgroundProgram(PGServer.psqlPath, PGServer.psqlArguments(pg.connection(db)) + ["-c", "TRUNCATE checking"])
+        let waitingSQL = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = \(literal(db)) AND wait_event_type = 'Lock' AND query LIKE 'TRUNCATE%'
+            """
+        #expect(try eventually(alive: { truncate.isRunning }, until: { try pg.value("postgres", waitingSQL) == "1" }),
+                "the TRUNCATE was not seen waiting for a lock: \(truncate.output)")
+        return (backup, truncate)
+    }
+
     /// A TRUNCATE that queues behind the coordinator's lock before the workers have theirs would
     /// deadlock them (PostgreSQL cannot see the coordinator waiting for its workers). The workers'
     /// NOWAIT fails instead, the source restarts under a new snapshot after the TRUNCATE, and the
@@ -177,17 +196,9 @@ enum Bank {
         let ws = try Workspace()
         try ws.configure(postgres: pg.connection(db), withSQLite: false)
 
-        let backup = try Background(["backup", "--jobs", "2", "--log-level", "info"], config: ws.config,
-                                    environment: ["EHRDATA_TEST_PAUSE_AT": "postgres-before-workers"])
+        let (backup, truncate) = try Self.truncateWhilePaused(pg, db, ws, at: "postgres-before-workers",
+                                                              backup: ["backup", "--jobs", "2", "--log-level", "info"])
         defer { backup.killIfRunning() }
-        try requirePaused(backup, at: "postgres-before-workers")
-        let truncate = try BackgroundProgram(PGServer.psqlPath, PGServer.psqlArguments(pg.connection(db)) + ["-c", "TRUNCATE checking"])
-        let waitingSQL = """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = \(literal(db)) AND wait_event_type = 'Lock' AND query LIKE 'TRUNCATE%'
-            """
-        #expect(try eventually(alive: { truncate.isRunning }, until: { try pg.value("postgres", waitingSQL) == "1" }),
-                "the TRUNCATE was not seen waiting behind the coordinator: \(truncate.output)")
         backup.resume()
         let result = finishBackground(backup, what: "the backup (deadlocked behind the TRUNCATE?)")
         #expect(result.status == 0, "backup failed: \(result.stderr)")
@@ -214,17 +225,8 @@ enum Bank {
         let ws = try Workspace()
         try ws.configure(postgres: pg.connection(db), withSQLite: false)
 
-        let backup = try Background(["backup"], config: ws.config,
-                                    environment: ["EHRDATA_TEST_PAUSE_AT": "postgres-after-snapshot"])
+        let (backup, truncate) = try Self.truncateWhilePaused(pg, db, ws, at: "postgres-after-snapshot", backup: ["backup"])
         defer { backup.killIfRunning() }
-        try requirePaused(backup, at: "postgres-after-snapshot")
-        let truncate = try BackgroundProgram(PGServer.psqlPath, PGServer.psqlArguments(pg.connection(db)) + ["-c", "TRUNCATE checking"])
-        let waitingSQL = """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = \(literal(db)) AND wait_event_type = 'Lock' AND query LIKE 'TRUNCATE%'
-            """
-        let blocked = try eventually(alive: { truncate.isRunning }, until: { try pg.value("postgres", waitingSQL) == "1" })
-        #expect(blocked, "the TRUNCATE was not seen waiting for a lock: \(truncate.output)")
         #expect(truncate.isRunning, "the TRUNCATE finished while the backup held its snapshot: \(truncate.output)")
         #expect(try pg.value(db, """
             SELECT count(*) FROM pg_locks
