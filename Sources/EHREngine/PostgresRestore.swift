@@ -255,6 +255,7 @@ final class PostgresRestore {
         let orig = PostgresConnection.identifier(original), kept = PostgresConnection.identifier(keptName)
         let existed = try databaseExists(original, admin)
         if existed {
+            try carryDatabaseProperties(admin)
             try admin.execute("ALTER DATABASE \(orig) ALLOW_CONNECTIONS false")
             do {
                 for _ in 0..<100 {
@@ -279,6 +280,42 @@ final class PostgresRestore {
             try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(orig)")
         }
         published = true
+    }
+
+    /// What pg_dump does not carry because it belongs to the database, not its contents: owner,
+    /// `ALTER DATABASE … SET` settings, CONNECT/CREATE/TEMP grants and the comment. Copied from
+    /// the original so the service finds the database it had.
+    private func carryDatabaseProperties(_ admin: PostgresConnection) throws {
+        let orig = admin.literal(original), work = PostgresConnection.identifier(self.work)
+        let owner = try admin.value("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = \(orig)")
+        if let owner { try admin.execute("ALTER DATABASE \(work) OWNER TO \(PostgresConnection.identifier(owner))") }
+        let settings = try admin.rows("""
+            SELECT unnest(setconfig) FROM pg_db_role_setting
+            WHERE setrole = 0 AND setdatabase = (SELECT oid FROM pg_database WHERE datname = \(orig))
+            """).compactMap { $0.first ?? nil }
+        for setting in settings {
+            guard let eq = setting.firstIndex(of: "=") else { continue }
+            let name = String(setting[..<eq]), value = String(setting[setting.index(after: eq)...])
+            // List settings (search_path) are stored as "a, b" and must be set as a list.
+            let values = name == "search_path" ? value.split(separator: ",").map { admin.literal($0.trimmingCharacters(in: .whitespaces)) }
+                                               : [admin.literal(value)]
+            try admin.execute("ALTER DATABASE \(work) SET \(PostgresConnection.identifier(name)) TO \(values.joined(separator: ", "))")
+        }
+        let explicitACL = try admin.value("SELECT datacl IS NOT NULL FROM pg_database WHERE datname = \(orig)") == "t"
+        if explicitACL {
+            try admin.execute("REVOKE ALL ON DATABASE \(work) FROM PUBLIC")
+            for grant in try admin.rows("""
+                SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                       a.privilege_type, a.is_grantable
+                FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = \(orig)
+                """) {
+                let option = grant[2] == "t" ? " WITH GRANT OPTION" : ""
+                try admin.execute("GRANT \(grant[1] ?? "CONNECT") ON DATABASE \(work) TO \(grant[0] ?? "PUBLIC")\(option)")
+            }
+        }
+        if let comment = try admin.value("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = \(orig)") {
+            try admin.execute("COMMENT ON DATABASE \(work) IS \(admin.literal(comment))")
+        }
     }
 
     func publishNew() { published = true }

@@ -50,8 +50,30 @@ import Testing
         defer { dbs.drop() }
         let c = try Self.backedUpThenChanged(pg, dbs)
 
+        // Database-level properties, which pg_dump does not carry, must survive the swap.
+        let owner = "ehrt_owner_\(UInt32.random(in: 0 ... .max))"
+        let db = "\"" + c.db.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        try pg.script("postgres", """
+            CREATE ROLE \(owner);
+            ALTER DATABASE \(db) OWNER TO \(owner);
+            ALTER DATABASE \(db) SET work_mem = '7MB';
+            ALTER DATABASE \(db) SET search_path = app, public;
+            REVOKE CONNECT ON DATABASE \(db) FROM PUBLIC;
+            GRANT CONNECT ON DATABASE \(db) TO postgres;
+            COMMENT ON DATABASE \(db) IS 'FHIR store — Zoë';
+            """)
+        let properties = """
+            SELECT pg_get_userbyid(datdba), array_to_string(ARRAY(SELECT unnest(setconfig) ORDER BY 1), ';'),
+                   has_database_privilege('public', oid, 'CONNECT'), shobj_description(oid, 'pg_database')
+            FROM pg_database d LEFT JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0
+            WHERE datname = current_database()
+            """
+        let before = try pg.value(c.db, properties)
+
         let r = try c.ws.run(["restore", "latest", "--source", "fhir", "--yes"])
         try #require(r.status == 0, "in-place restore failed: \(r.stderr)")
+        #expect(try pg.value(c.db, properties) == before, "owner, settings, grants or comment were lost")
+        #expect(before.contains(owner) && before.contains("work_mem=7MB"), "setup did not take: \(before)")
 
         // The name now holds the snapshot's content.
         #expect(try pg.tableDigests(c.db) == c.atBackup)
