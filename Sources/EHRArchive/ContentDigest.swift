@@ -21,6 +21,15 @@ public struct ContentDigest: Sendable {
         rows += 1
     }
 
+    /// Adds another digest's rows: digests of disjoint parts of a table sum to the table's.
+    public mutating func merge(_ other: ContentDigest) {
+        lanes.0 &+= other.lanes.0
+        lanes.1 &+= other.lanes.1
+        lanes.2 &+= other.lanes.2
+        lanes.3 &+= other.lanes.3
+        rows += other.rows
+    }
+
     /// `"<rows>:<64 hex>"`.
     public var text: String {
         func hex(_ v: UInt64) -> String {

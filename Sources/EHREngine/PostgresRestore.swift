@@ -87,7 +87,7 @@ final class PostgresRestore {
                                       overrides: [("dbname", maintenance), ("application_name", "ehrdata restore")])
     }
 
-    private func connect(to database: String) throws -> PostgresConnection {
+    func connect(to database: String) throws -> PostgresConnection {
         try PostgresConnection(connectionString: connectionString,
                                overrides: [("dbname", database), ("application_name", "ehrdata restore")])
     }
@@ -177,22 +177,28 @@ final class PostgresRestore {
 
     private func loadTables() throws {
         let files = Dictionary(source.files.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-        _ = try ParallelJobs.run(count: info.tables.count, workers: options.jobs, makeState: {
-            let db = try self.connect(to: self.work)
-            try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
-            return db
-        }, job: { db, index in
-            let table = self.info.tables[index]
+        func file(of table: Manifest.PostgresTable) throws -> Manifest.File {
             guard let file = files[table.file], SnapshotPaths.isSafe(file.path) else {
                 throw EHRError(.verificationFailed, "table \(table.schema).\(table.name) has no data file in the manifest",
                                hint: "this snapshot is damaged; use another snapshot")
             }
+            return file
+        }
+        // A table too big for one loader to keep up with the others is split by rows across all
+        // of them; the rest load one table per connection.
+        let big = try info.tables.filter { try options.jobs > 1 && file(of: $0).uncompressed.size >= Self.splitThreshold }
+        for table in big { try loadSplit(table, from: file(of: table)) }
+        let small = info.tables.filter { table in !big.contains { $0 == table } }
+        _ = try ParallelJobs.run(count: small.count, workers: options.jobs, makeState: {
+            let db = try self.connect(to: self.work)
+            try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
+            return db
+        }, job: { db, index in
+            let table = small[index]
+            let file = try file(of: table)
             let reader = try DataFileReader(path: self.archive.snapshotDirectory(self.snapshot) + "/" + file.path, entry: file,
                                             workers: 1)
-            let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
-            try db.copyIn("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) FROM STDIN") { put in
-                try reader.read { try put($0) }
-            }
+            try db.copyIn(Self.copyFrom(table)) { put in try reader.read { try put($0) } }
         })
     }
 
@@ -219,22 +225,22 @@ final class PostgresRestore {
 
     /// Every table's rows and content digest, and every sequence, against the manifest.
     func verify() throws {
-        let mismatches = try ParallelJobs.run(count: info.tables.count, workers: options.jobs, makeState: {
+        let units = try verificationUnits()
+        let digests = try ParallelJobs.run(count: units.count, workers: options.jobs, makeState: {
             let db = try self.connect(to: self.work)
             try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
             return db
-        }, job: { db, index -> String? in
-            let table = self.info.tables[index]
+        }, job: { db, index -> ContentDigest in
             var digest = ContentDigest()
-            let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
-            try db.copyOut("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) TO STDOUT") {
-                digest.add(row: $0)
-            }
-            return digest.text == table.digest ? nil : "\(table.schema).\(table.name) (\(digest.rows) rows, snapshot has \(table.rows))"
-        }).compactMap { $0 }
-        if let first = mismatches.first {
-            throw EHRError(.verificationFailed, "restored table \(first) does not match the snapshot",
+            try db.copyOut(units[index].sql) { digest.add(row: $0) }
+            return digest
+        })
+        var byTable = [ContentDigest](repeating: ContentDigest(), count: info.tables.count)
+        for (unit, digest) in zip(units, digests) { byTable[unit.table].merge(digest) }
+        for (table, digest) in zip(info.tables, byTable) where digest.text != table.digest {
+            throw EHRError(.verificationFailed,
+                           "restored table \(table.schema).\(table.name) (\(digest.rows) rows, snapshot has \(table.rows)) does not match the snapshot",
                            hint: "nothing was swapped; report this, the snapshot or the restore is faulty")
         }
         let db = try connect(to: work)
