@@ -20,8 +20,10 @@ extension PostgresRestore {
     /// (newlines inside values are escaped), so the stream is cut at newlines into chunks that
     /// the connections take in turn. Row order in the heap differs; content does not.
     func loadSplit(_ table: Manifest.PostgresTable, from file: Manifest.File) throws {
-        let queue = ChunkQueue(capacity: 2 * options.jobs)
-        let reader = try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file)
+        // One inflating thread and one chunk per loader in the queue keep memory flat; the
+        // server's parsing, not inflating, is what the loaders wait for.
+        let queue = ChunkQueue(capacity: options.jobs)
+        let reader = try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file, workers: 1)
         // Job 0 reads and cuts the stream; jobs 1…n each run one COPY fed from the queue. A
         // failure on either side closes the queue with it, which ends the others (a loader's
         // COPY is then aborted, so no half-loaded table looks complete).
