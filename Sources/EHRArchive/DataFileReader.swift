@@ -42,7 +42,7 @@ public struct DataFileReader {
         let input = try InputFile(path: path)
         let file = entry.path
         let codec = self.codec
-        let pool = OrderedWorkPool<Job, [UInt8], MemberCodec>(
+        let pool = OrderedWorkPool<Job, [UInt8], MemberDecompressor>(
             workers: workers, maxInFlight: min(2 * workers, 8),
             makeState: { try codec.makeDecompressor() },
             transform: { decompressor, job in

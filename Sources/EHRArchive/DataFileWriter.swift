@@ -15,7 +15,7 @@ public final class DataFileWriter {
     }
 
     private let file: OutputFile
-    private let pool: OrderedWorkPool<[UInt8], Compressed, MemberCodec>
+    private let pool: OrderedWorkPool<[UInt8], Compressed, MemberCompressor>
     private let codec: Codec
     private let memberSize: Int
     private var pending: [UInt8] = []

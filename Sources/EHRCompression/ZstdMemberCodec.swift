@@ -2,7 +2,7 @@ import CZstd
 
 /// zstd frames as archive members: each slice becomes one frame with its content size and a
 /// checksum in it; frames concatenate into a file `zstd -d` reads whole. Owns its contexts.
-public final class ZstdMemberCodec: MemberCodec {
+public final class ZstdMemberCodec: MemberCompressor, MemberDecompressor {
     private let cctx: OpaquePointer
     private let dctx: OpaquePointer
 
