@@ -128,7 +128,7 @@ public enum JSONCoding {
             throw EHRError(.verificationFailed, "\(what): manifest is not readable JSON",
                            hint: "this snapshot is damaged; use another snapshot")
         }
-        try header.check(expected: ArchiveFormat.manifestFormat, what: what)
+        try header.check(expected: ArchiveFormat.manifestFormat, what: what, newest: ArchiveFormat.manifestVersion)
         do { return try JSONDecoder().decode(Manifest.self, from: data) } catch {
             throw EHRError(.verificationFailed, "\(what): manifest does not follow format version \(header.version)",
                            hint: "this snapshot is damaged; use another snapshot")

@@ -11,7 +11,11 @@ public struct ContentDigest: Sendable {
     public init() {}
 
     public mutating func add(row: UnsafeRawBufferPointer) {
-        let digest = SHA256.hash(data: row)
+        add(rowHash: SHA256.hash(data: row))
+    }
+
+    /// Adds a row by its SHA-256 (RowHasher's, when binary columns are hashed by value).
+    public mutating func add(rowHash digest: SHA256Digest) {
         digest.withUnsafeBytes { d in
             lanes.0 &+= d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
             lanes.1 &+= d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)

@@ -13,7 +13,8 @@ import Foundation
 ///   wait until `DIR/resume` exists. Points: `backup-before-publish`, `restore-before-swap`,
 ///   `postgres-before-workers` (snapshot exported by the coordinator, workers not yet locked),
 ///   `postgres-after-snapshot` (tables locked, snapshot exported, nothing copied yet) and
-///   `postgres-before-swap` (restored database loaded and verified, nothing renamed yet).
+///   `postgres-before-verify` (restored database loaded, not yet checked against the manifest)
+///   and `postgres-before-swap` (restored database loaded and verified, nothing renamed yet).
 public enum TestHooks {
     private static let environment = ProcessInfo.processInfo.environment
     private static let abortAfter = environment["EHRDATA_TEST_ABORT_AFTER_BYTES"].flatMap { Int64($0) }
@@ -47,7 +48,7 @@ public enum TestHooks {
 
     private static func pause() {
         guard let dir = hookDirectory else { return }
-        FileManager.default.createFile(atPath: dir + "/paused", contents: Data("\(getpid())\n".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/paused", contents: Data("\(getpid())\n".utf8))
         while !FileManager.default.fileExists(atPath: dir + "/resume") { usleep(20_000) }
     }
 }

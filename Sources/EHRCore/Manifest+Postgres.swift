@@ -51,14 +51,25 @@ extension Manifest {
         public var digest: String
         /// The data file, relative to the snapshot directory.
         public var file: String
+        /// Binary (bytea) columns that enter the row digest by the SHA-256 of their bytes rather
+        /// than their hex text (see RowHasher). Format version 2; absent in version 1 and for
+        /// tables without such columns.
+        public var hashedColumns: [String]?
 
-        public init(schema: String, name: String, columns: [String], rows: Int64, digest: String, file: String) {
+        public init(schema: String, name: String, columns: [String], rows: Int64, digest: String, file: String,
+                    hashedColumns: [String]? = nil) {
             self.schema = schema
             self.name = name
             self.columns = columns
             self.rows = rows
             self.digest = digest
             self.file = file
+            self.hashedColumns = hashedColumns
+        }
+
+        /// Positions of `hashedColumns` in `columns`.
+        public var hashedFields: [Int] {
+            (hashedColumns ?? []).compactMap { columns.firstIndex(of: $0) }
         }
     }
 

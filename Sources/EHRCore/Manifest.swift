@@ -2,7 +2,11 @@ import Foundation
 
 /// The archive-format version this build reads and writes. See docs/ARCHIVE-FORMAT.md.
 public enum ArchiveFormat {
+    /// The archive marker's version (the directory layout).
     public static let version = 1
+    /// The newest manifest version this build reads. Version 2 adds `hashedColumns` to
+    /// PostgreSQL tables; a writer uses the lowest version that describes its snapshot.
+    public static let manifestVersion = 2
     public static let markerFormat = "ehrdata-archive"
     public static let manifestFormat = "ehrdata-manifest"
 }
@@ -27,6 +31,14 @@ public struct Manifest: Codable, Sendable, Equatable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.sources = sources
+        version = Self.lowestVersion(describing: sources)
+    }
+
+    /// Version 2 only when a table hashes binary columns by value, so older readers keep
+    /// reading every snapshot they would read correctly.
+    public static func lowestVersion(describing sources: [Source]) -> Int {
+        let hashes = sources.contains { $0.postgres?.tables.contains { !($0.hashedColumns ?? []).isEmpty } == true }
+        return hashes ? 2 : 1
     }
 
     public struct Tool: Codable, Sendable, Equatable {
@@ -179,14 +191,14 @@ public struct FormatHeader: Decodable, Sendable {
     }
 
     /// Throws `unsupportedFormat` unless `format` is `expected` and `version` is one we read.
-    public func check(expected: String, what: String) throws {
+    public func check(expected: String, what: String, newest: Int = ArchiveFormat.version) throws {
         guard format == expected else {
             throw EHRError(.unsupportedFormat, "\(what) has format '\(format)', expected '\(expected)'",
                            hint: "this is not an ehrdata file; check the path")
         }
-        guard version <= ArchiveFormat.version, version >= 1 else {
+        guard version <= newest, version >= 1 else {
             throw EHRError(.unsupportedFormat,
-                           "\(what) is format version \(version), newer than this ehrdata understands (\(ArchiveFormat.version))",
+                           "\(what) is format version \(version), newer than this ehrdata understands (\(newest))",
                            hint: "upgrade ehrdata to read it; nothing was changed")
         }
     }

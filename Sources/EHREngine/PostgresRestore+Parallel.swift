@@ -11,46 +11,147 @@ extension PostgresRestore {
     static let splitThreshold: Int64 = ProcessInfo.processInfo.environment["EHRDATA_TEST_SPLIT_BYTES"]
         .flatMap { Int64($0) } ?? 64 << 20
 
-    static func copyFrom(_ table: Manifest.PostgresTable) -> String {
-        let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
-        return "COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) FROM STDIN"
+    /// Rows are handed to the loaders in chunks of about this size.
+    static let chunkBytes = 1 << 20
+
+    /// A table's data file; the inflated stream is not hashed (see `checksUncompressedDigest`).
+    func tableReader(_ file: Manifest.File, workers: Int = 1) throws -> DataFileReader {
+        var reader = try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file, workers: workers)
+        reader.checksUncompressedDigest = false
+        // Up to `jobs` small-table readers and the big-table reader run at once: one member per
+        // worker, plus one being read, keeps the restore under 100 MB.
+        reader.membersInFlight = workers == 1 ? 1 : workers + 1
+        return reader
     }
 
-    /// Loads one table over `jobs` connections at once. COPY text ends every row with a newline
-    /// (newlines inside values are escaped), so the stream is cut at newlines into chunks that
-    /// the connections take in turn. Row order in the heap differs; content does not.
-    func loadSplit(_ table: Manifest.PostgresTable, from file: Manifest.File) throws {
-        // One inflating thread and one chunk per loader in the queue keep memory flat; the
-        // server's parsing, not inflating, is what the loaders wait for.
-        let queue = ChunkQueue(capacity: options.jobs)
-        let reader = try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file, workers: 1)
-        // Job 0 reads and cuts the stream; jobs 1…n each run one COPY fed from the queue. A
-        // failure on either side closes the queue with it, which ends the others (a loader's
-        // COPY is then aborted, so no half-loaded table looks complete).
-        _ = try ParallelJobs.run(count: options.jobs + 1, workers: options.jobs + 1, makeState: { () }, job: { _, index in
+    static func copyFrom(_ table: Manifest.PostgresTable, binary: Bool) -> String {
+        let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
+        return "COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) FROM STDIN\(binary ? " WITH (FORMAT binary)" : "")"
+    }
+
+    struct TableLoad {
+        var table: Manifest.PostgresTable
+        var file: Manifest.File
+        /// Set when the table is sent as COPY BINARY (see CopyBinaryEncoder).
+        var binary: [CopyBinaryEncoder.FieldType]?
+
+        /// COPY text, or binary converted from it on the way.
+        func send(_ bytes: UnsafeRawBufferPointer, _ encoder: inout CopyBinaryEncoder?,
+                  _ put: (UnsafeRawBufferPointer) throws -> Void) throws {
+            guard encoder != nil else { return try put(bytes) }
+            try encoder!.feed(bytes, emit: put)
+        }
+    }
+
+    /// Binary COPY pays off for tables with bytea columns (hex text is twice the bytes and parsed
+    /// character by character); it is used when every column has a type the encoder writes and
+    /// the snapshot's bytea text is hex.
+    func binaryTypes(_ oids: [Int]) -> [CopyBinaryEncoder.FieldType]? {
+        guard info.copySettings["bytea_output"] == "hex" else { return nil }
+        let types = oids.compactMap(CopyBinaryEncoder.FieldType.init(oid:))
+        guard types.count == oids.count, types.contains(.bytea) else { return nil }
+        return types
+    }
+
+    /// Runs one COPY FROM for `load`, fed by `body`, in text or binary.
+    func copy(_ load: TableLoad, on db: PostgresConnection,
+              _ body: (_ send: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        var encoder = load.binary.map(CopyBinaryEncoder.init(types:))
+        do {
+            try db.copyIn(Self.copyFrom(load.table, binary: encoder != nil)) { put in
+                // `body` calls back into `put`; Swift asks for this to allow the capture.
+                try withoutActuallyEscaping(put) { put in
+                    try body { try load.send($0, &encoder, put) }
+                    try encoder?.finish(emit: put)
+                }
+            }
+        } catch let error as CopyBinaryEncoder.EncodingError {
+            throw EHRError(.verificationFailed, "table \(load.table.schema).\(load.table.name): \(error)",
+                           hint: "the snapshot's data is not the COPY text its manifest describes; use another snapshot")
+        }
+    }
+
+    /// Loads every table over `jobs` connections. Small tables go one per connection; a table
+    /// too big for one loader to keep up with the others is split by rows across all of them:
+    /// COPY text ends every row with a newline (newlines inside values are escaped), so one
+    /// thread inflates it and cuts the stream at newlines into chunks that the loaders take in
+    /// turn. Each loader first takes small tables, largest first, then joins the big tables'
+    /// streams one after the other, so the connections stay busy until the last chunk (a loader
+    /// that arrives after a stream is drained sends an empty COPY). Row order in the heap
+    /// differs from the source's; content does not.
+    func load(_ loads: [TableLoad]) throws {
+        let big = options.jobs > 1 ? loads.filter { $0.file.uncompressed.size >= Self.splitThreshold } : []
+        let small = loads.filter { load in !big.contains { $0.table == load.table } }
+            .sorted { $0.file.uncompressed.size > $1.file.uncompressed.size }
+        // One chunk per loader in each queue, inflated by one thread at a time, keeps memory flat;
+        // the server's parsing, not inflating, is what the loaders wait for.
+        let queues = big.map { _ in ChunkQueue(capacity: options.jobs) }
+        let nextSmall = SharedCounter()
+        func failAll(_ error: Error) {
+            for queue in queues { queue.close(failing: error) }
+            nextSmall.stop()
+        }
+        let producers = big.isEmpty ? 0 : 1
+        _ = try ParallelJobs.run(count: options.jobs + producers, workers: options.jobs + producers, makeState: { () },
+                                 job: { _, index in
             do {
-                if index == 0 {
-                    var pending: [UInt8] = []
-                    try reader.read { bytes in
-                        pending.append(contentsOf: bytes)
-                        guard pending.count >= 1 << 20, let cut = pending.lastIndex(of: UInt8(ascii: "\n")) else { return }
-                        try queue.push(Array(pending[...cut]))
-                        pending.removeSubrange(...cut)
-                    }
-                    if !pending.isEmpty { try queue.push(pending) }
-                    queue.close(failing: nil)
-                } else {
-                    let db = try self.connect(to: self.work)
-                    try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
-                    try db.copyIn(Self.copyFrom(table)) { put in
-                        while let chunk = try queue.pop() { try chunk.withUnsafeBytes { try put($0) } }
+                if index < producers {
+                    for (load, queue) in zip(big, queues) { try self.cut(load.file, into: queue) }
+                    return
+                }
+                let db = try self.connect(to: self.work)
+                try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
+                while let next = nextSmall.take(below: small.count) {
+                    let reader = try self.tableReader(small[next].file)
+                    try self.copy(small[next], on: db) { send in try reader.read { try send($0) } }
+                }
+                for (load, queue) in zip(big, queues) {
+                    try self.copy(load, on: db) { send in
+                        while let chunk = try queue.pop() { try chunk.withUnsafeBytes { try send($0) } }
                     }
                 }
             } catch {
-                queue.close(failing: error)
+                // Ends the others: a loader's COPY is then aborted, so no half-loaded table
+                // looks complete.
+                failAll(error)
                 throw error
             }
         })
+    }
+
+    /// Inflates a big table's data file (on every core) into `queue`, in chunks of about
+    /// `chunkBytes` that end at row ends.
+    private func cut(_ file: Manifest.File, into queue: ChunkQueue) throws {
+        let reader = try tableReader(file, workers: options.jobs)
+        var pending: [UInt8] = []
+        pending.reserveCapacity(Self.chunkBytes)
+        func push() throws {
+            try queue.push(pending)
+            pending = []
+            pending.reserveCapacity(Self.chunkBytes)
+        }
+        try reader.read { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let limit = min(bytes.count, offset + max(0, Self.chunkBytes - pending.count))
+                if limit == bytes.count {
+                    // The rest fits; a row cut here continues in the next piece.
+                    pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                    offset = bytes.count
+                } else if let end = bytes[offset..<limit].lastIndex(of: UInt8(ascii: "\n"))
+                            ?? bytes[limit...].firstIndex(of: UInt8(ascii: "\n")) {
+                    // Full: up to the last row end that fits (or the end of an overlong row).
+                    pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...end]))
+                    try push()
+                    offset = end + 1
+                } else {
+                    pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                    offset = bytes.count
+                }
+            }
+        }
+        if !pending.isEmpty { try push() }
+        queue.close(failing: nil)
     }
 
     struct VerificationUnit {
@@ -59,16 +160,22 @@ extension PostgresRestore {
     }
 
     /// One COPY per table, except big tables, which are read in `jobs` block ranges (TID range
-    /// scans) whose digests add up to the table's.
+    /// scans) whose digests add up to the table's. Binary columns the snapshot hashed by value
+    /// are read back as their SHA-256, computed by the server (see RowHasher).
     func verificationUnits() throws -> [VerificationUnit] {
         let db = try connect(to: work)
         var units: [VerificationUnit] = []
         for (index, table) in info.tables.enumerated() {
             let name = PostgresConnection.qualified(table.schema, table.name)
-            let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
+            let hashed = Set(table.hashedColumns ?? [])
+            let select = table.columns.map { column in
+                let id = PostgresConnection.identifier(column)
+                return hashed.contains(column) ? "pg_catalog.sha256(\(id))" : id
+            }.joined(separator: ", ")
             let file = source.files.first { $0.path == table.file }
             guard options.jobs > 1, (file?.uncompressed.size ?? 0) >= Self.splitThreshold else {
-                units.append(.init(table: index, sql: "COPY \(name) (\(columns)) TO STDOUT"))
+                // ONLY: COPY of a table leaves out inheritance children, and so must the check.
+                units.append(.init(table: index, sql: "COPY (SELECT \(select) FROM ONLY \(name)) TO STDOUT"))
                 continue
             }
             let blocks = Int(try db.value("SELECT pg_relation_size(\(db.literal(name))::regclass) / current_setting('block_size')::int") ?? "0") ?? 0
@@ -76,12 +183,30 @@ extension PostgresRestore {
             for start in stride(from: 0, to: max(blocks, 1), by: step) {
                 let upper = start + step >= blocks ? "" : " AND ctid < '(\(start + step),0)'::tid"
                 units.append(.init(table: index, sql: """
-                    COPY (SELECT \(columns) FROM \(name) WHERE ctid >= '(\(start),0)'::tid\(upper)) TO STDOUT
+                    COPY (SELECT \(select) FROM ONLY \(name) WHERE ctid >= '(\(start),0)'::tid\(upper)) TO STDOUT
                     """))
             }
         }
         return units
     }
+}
+
+/// Hands out 0, 1, 2, … to several threads until stopped.
+/// `@unchecked Sendable`: guarded by `lock`.
+final class SharedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private var stopped = false
+
+    func take(below limit: Int) -> Int? {
+        lock.withLock {
+            guard !stopped, next < limit else { return nil }
+            defer { next += 1 }
+            return next
+        }
+    }
+
+    func stop() { lock.withLock { stopped = true } }
 }
 
 /// A bounded queue of byte chunks between one producer and several consumers.

@@ -144,14 +144,27 @@ final class PostgresRestore {
         let tools = try PostgresTools.locate()
         let scratch = try TempPath(in: NSTemporaryDirectory(), name: "schema.pgdump")
         defer { scratch.remove() }
-        try extractSchema(to: scratch.file)
-        try pgRestore(tools, section: "pre-data", file: scratch.file)
-        try loadTables()
+        try phase("schema") {
+            try extractSchema(to: scratch.file)
+            try pgRestore(tools, section: "pre-data", file: scratch.file)
+        }
+        try phase("data") { try loadTables() }
         // Indexes and constraints build in parallel, as pg_restore -j does.
-        try pgRestore(tools, section: "post-data", file: scratch.file, jobs: options.jobs)
-        try finishSequencesAndViews()
-        try verify()
+        try phase("post-data") { try pgRestore(tools, section: "post-data", file: scratch.file, jobs: options.jobs) }
+        try phase("sequences and views") { try finishSequencesAndViews() }
+        TestHooks.checkpoint("postgres-before-verify")
+        try phase("verification") { try verify() }
         logger.info("postgres database loaded and verified", metadata: ["source": "\(source.name)", "database": "\(work)"])
+    }
+
+    /// Runs one step and logs how long it took (operators compare this with pg_restore's run).
+    private func phase(_ name: String, _ body: () throws -> Void) throws {
+        let clock = ContinuousClock(), start = clock.now
+        try body()
+        let elapsed = (clock.now - start).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        logger.info("restore step done", metadata: ["source": "\(source.name)", "step": "\(name)",
+                                                    "seconds": "\(String(format: "%.2f", seconds))"])
     }
 
     private func extractSchema(to path: String) throws {
@@ -177,29 +190,16 @@ final class PostgresRestore {
 
     private func loadTables() throws {
         let files = Dictionary(source.files.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-        func file(of table: Manifest.PostgresTable) throws -> Manifest.File {
+        let types = try PostgresCatalog(connect(to: work)).columnTypes()
+        let loads = try info.tables.map { table -> TableLoad in
             guard let file = files[table.file], SnapshotPaths.isSafe(file.path) else {
                 throw EHRError(.verificationFailed, "table \(table.schema).\(table.name) has no data file in the manifest",
                                hint: "this snapshot is damaged; use another snapshot")
             }
-            return file
+            let columnTypes = types[.init(schema: table.schema, name: table.name)] ?? [:]
+            return TableLoad(table: table, file: file, binary: binaryTypes(table.columns.map { columnTypes[$0] ?? 0 }))
         }
-        // A table too big for one loader to keep up with the others is split by rows across all
-        // of them; the rest load one table per connection.
-        let big = try info.tables.filter { try options.jobs > 1 && file(of: $0).uncompressed.size >= Self.splitThreshold }
-        for table in big { try loadSplit(table, from: file(of: table)) }
-        let small = info.tables.filter { table in !big.contains { $0 == table } }
-        _ = try ParallelJobs.run(count: small.count, workers: options.jobs, makeState: {
-            let db = try self.connect(to: self.work)
-            try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
-            return db
-        }, job: { db, index in
-            let table = small[index]
-            let file = try file(of: table)
-            let reader = try DataFileReader(path: self.archive.snapshotDirectory(self.snapshot) + "/" + file.path, entry: file,
-                                            workers: 1)
-            try db.copyIn(Self.copyFrom(table)) { put in try reader.read { try put($0) } }
-        })
+        try load(loads)
     }
 
     private func finishSequencesAndViews() throws {

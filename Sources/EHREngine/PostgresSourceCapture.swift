@@ -162,14 +162,16 @@ struct PostgresSourceCapture {
         let workers = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
         let writer = try snapshot.dataFile(named: name, role: "postgres-table", compression: compression, workers: workers)
         var digest = ContentDigest()
+        var hasher = RowHasher(hashedFields: table.binaryColumns.compactMap { table.columns.firstIndex(of: $0) })
         let columns = table.columns.map(PostgresConnection.identifier).joined(separator: ", ")
         try worker.copyOut("COPY \(PostgresConnection.qualified(table.schema, table.name)) (\(columns)) TO STDOUT") { row in
-            digest.add(row: row)
+            try hasher.add(row: row, to: &digest)
             try writer.write(row)
         }
         let file = try writer.finish()
         return (Manifest.PostgresTable(schema: table.schema, name: table.name, columns: table.columns, rows: digest.rows,
-                                       digest: digest.text, file: file.path), file)
+                                       digest: digest.text, file: file.path,
+                                       hashedColumns: table.binaryColumns.isEmpty ? nil : table.binaryColumns), file)
     }
 }
 

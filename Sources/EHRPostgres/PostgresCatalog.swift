@@ -7,9 +7,11 @@ public struct PostgresCatalog {
         public var name: String
         public var columns: [String]
         public var bytes: Int64
+        /// Columns of type bytea (or a domain over it), which content digests hash by value.
+        public var binaryColumns: [String] = []
     }
 
-    public struct Relation: Sendable, Equatable {
+    public struct Relation: Sendable, Hashable {
         public var schema: String
         public var name: String
 
@@ -50,13 +52,18 @@ public struct PostgresCatalog {
             SELECT n.nspname, c.relname, pg_total_relation_size(c.oid),
                    coalesce((SELECT json_agg(a.attname ORDER BY a.attnum)::text FROM pg_attribute a
                              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                               AND a.attgenerated = ''), '[]')
+                               AND a.attgenerated = ''), '[]'),
+                   coalesce((SELECT json_agg(a.attname ORDER BY a.attnum)::text FROM pg_attribute a
+                             JOIN pg_type t ON t.oid = a.atttypid
+                             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                               AND a.attgenerated = ''
+                               AND (t.oid = 'pg_catalog.bytea'::regtype OR t.typbasetype = 'pg_catalog.bytea'::regtype)), '[]')
             \(relationFilter("'r'"))
             ORDER BY 3 DESC, 1, 2
             """)
         return rows.map { r in
             Table(schema: r[0] ?? "", name: r[1] ?? "", columns: PostgresCatalog.jsonStrings(r[3] ?? "[]"),
-                  bytes: Int64(r[2] ?? "0") ?? 0)
+                  bytes: Int64(r[2] ?? "0") ?? 0, binaryColumns: PostgresCatalog.jsonStrings(r[4] ?? "[]"))
         }
     }
 
@@ -69,6 +76,22 @@ public struct PostgresCatalog {
     public func materializedViews() throws -> [(Relation, populated: Bool)] {
         try connection.rows("SELECT n.nspname, c.relname, c.relispopulated \(relationFilter("'m'")) ORDER BY 1, 2")
             .map { (Relation(schema: $0[0] ?? "", name: $0[1] ?? ""), $0[2] == "t") }
+    }
+
+    /// The type of every column of every table (a domain's base type), as `pg_type` oids keyed
+    /// by schema, table and column: what COPY BINARY must send for each.
+    public func columnTypes() throws -> [Relation: [String: Int]] {
+        var types: [Relation: [String: Int]] = [:]
+        for r in try connection.rows("""
+            SELECT n.nspname, c.relname, a.attname, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_type t ON t.oid = a.atttypid
+            WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+            """) {
+            types[Relation(schema: r[0] ?? "", name: r[1] ?? ""), default: [:]][r[2] ?? ""] = Int(r[3] ?? "0") ?? 0
+        }
+        return types
     }
 
     /// A sequence's state as this session sees it.

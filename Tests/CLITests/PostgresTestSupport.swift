@@ -427,6 +427,15 @@ struct PostgresManifest {
     var sequences: [[String: Any]] { postgres["sequences"] as? [[String: Any]] ?? [] }
     var materializedViews: [[String: Any]] { postgres["materializedViews"] as? [[String: Any]] ?? [] }
 
+    /// "schema.table" -> hashedColumns, for the tables that have them.
+    var hashedColumns: [String: [String]] {
+        var result: [String: [String]] = [:]
+        for t in tables {
+            if let columns = t["hashedColumns"] as? [String] { result["\(t["schema"] ?? "").\(t["name"] ?? "")"] = columns }
+        }
+        return result
+    }
+
     func table(_ name: String, schema: String = "public") -> [String: Any]? {
         tables.first { $0["name"] as? String == name && $0["schema"] as? String == schema }
     }

@@ -75,6 +75,18 @@ import Testing
         }
     }
 
+    /// Manifests may be version 2 (hashed bytea columns); archive markers are still version 1.
+    @Test func manifestVersionTwoIsReadAndThreeRefused() throws {
+        let two = FormatHeader(format: ArchiveFormat.manifestFormat, version: 2)
+        try two.check(expected: ArchiveFormat.manifestFormat, what: "snapshot x", newest: ArchiveFormat.manifestVersion)
+        let three = FormatHeader(format: ArchiveFormat.manifestFormat, version: 3)
+        #expect(throws: EHRError.self) {
+            try three.check(expected: ArchiveFormat.manifestFormat, what: "snapshot x", newest: ArchiveFormat.manifestVersion)
+        }
+        let marker = FormatHeader(format: ArchiveFormat.markerFormat, version: 2)
+        #expect(throws: EHRError.self) { try marker.check(expected: ArchiveFormat.markerFormat, what: "archive x") }
+    }
+
     @Test func currentVersionAndOtherFormats() throws {
         let ok = FormatHeader(format: "ehrdata-manifest", version: 1)
         try ok.check(expected: ArchiveFormat.manifestFormat, what: "m")
