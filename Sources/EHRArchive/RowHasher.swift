@@ -63,7 +63,7 @@ public struct RowHasher {
         }
         let pairs = (end - start - 3) / 2
         if scratch.count < pairs { scratch = [UInt8](repeating: 0, count: pairs) }
-        let valid = Self.nibble.withUnsafeBufferPointer { table in
+        let valid = HexDigits.value.withUnsafeBufferPointer { table in
             scratch.withUnsafeMutableBufferPointer { out -> Bool in
                 var bad: UInt8 = 0
                 var p = start + 3
@@ -81,8 +81,8 @@ public struct RowHasher {
         var text: [UInt8] = [0x5C, 0x5C, 0x78]
         text.reserveCapacity(3 + 64)
         for byte in digest {
-            text.append(Self.hexDigits[Int(byte >> 4)])
-            text.append(Self.hexDigits[Int(byte & 0x0F)])
+            text.append(HexDigits.lowercase[Int(byte >> 4)])
+            text.append(HexDigits.lowercase[Int(byte & 0x0F)])
         }
         return text
     }
@@ -90,16 +90,5 @@ public struct RowHasher {
     private static func badField(_ field: Int) -> EHRError {
         EHRError(.failure, "column \(field + 1) of a bytea row is not in hex format",
                  hint: "report this: COPY ran with bytea_output = hex")
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-    /// Value of a hex digit, or 0xFF for anything else (upper and lower case accepted).
-    private static let nibble: [UInt8] = (0..<256).map { c -> UInt8 in
-        switch c {
-        case 0x30...0x39: UInt8(c - 0x30)
-        case 0x61...0x66: UInt8(c - 0x61 + 10)
-        case 0x41...0x46: UInt8(c - 0x41 + 10)
-        default: 0xFF
-        }
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import EHRCore
 
 /// Turns COPY text rows into COPY BINARY tuples for tables whose columns are all of a few plain
 /// types. Why: a bytea value in COPY text is hex, twice its size, and the server parses it one
@@ -228,11 +229,11 @@ public struct CopyBinaryEncoder {
                     i += 1
                 }
                 field.append(UInt8(truncatingIfNeeded: v))
-            case 0x78 where i < n && Self.nibble[Int(text[i])] < 16: // x
-                var v = Int(Self.nibble[Int(text[i])])
+            case 0x78 where i < n && HexDigits.value[Int(text[i])] < 16: // x
+                var v = Int(HexDigits.value[Int(text[i])])
                 i += 1
-                if i < n, Self.nibble[Int(text[i])] < 16 {
-                    v = v * 16 + Int(Self.nibble[Int(text[i])])
+                if i < n, HexDigits.value[Int(text[i])] < 16 {
+                    v = v * 16 + Int(HexDigits.value[Int(text[i])])
                     i += 1
                 }
                 field.append(UInt8(v))
@@ -276,16 +277,7 @@ public struct CopyBinaryEncoder {
     private static let pairValue: [UInt16] = (0..<65536).map { i -> UInt16 in
         // Memory order: the first digit is the low byte on little-endian machines.
         let pair = UInt16(i).littleEndian == UInt16(i) ? (i & 0xFF, i >> 8) : (i >> 8, i & 0xFF)
-        let hi = nibble[pair.0], lo = nibble[pair.1]
+        let hi = HexDigits.value[pair.0], lo = HexDigits.value[pair.1]
         return hi > 15 || lo > 15 ? 0x100 : UInt16(hi) << 4 | UInt16(lo)
-    }
-
-    private static let nibble: [UInt8] = (0..<256).map { c -> UInt8 in
-        switch c {
-        case 0x30...0x39: UInt8(c - 0x30)
-        case 0x61...0x66: UInt8(c - 0x61 + 10)
-        case 0x41...0x46: UInt8(c - 0x41 + 10)
-        default: 0xFF
-        }
     }
 }
