@@ -30,10 +30,10 @@ public final class DataFileWriter {
     /// `path` is created (it must not exist); `relativePath` is what the manifest records.
     public init(path: String, relativePath: String, role: String, codec: Codec = .gzip, level: Int,
                 memberSize: Int = DataFileWriter.defaultMemberSize,
-                workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws {
+                workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers, membersInFlight: Int? = nil) throws {
         file = try OutputFile(creating: path)
         let workers = max(1, workers)
-        pool = OrderedWorkPool(workers: workers, maxInFlight: min(2 * workers, 8),
+        pool = OrderedWorkPool(workers: workers, maxInFlight: membersInFlight ?? min(2 * workers, 8),
                                makeState: { try codec.makeCompressor(level: level) },
                                transform: { compressor, input in
                                    var output: [UInt8] = []

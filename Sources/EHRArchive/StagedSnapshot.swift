@@ -22,10 +22,13 @@ public final class StagedSnapshot {
     /// A writer for `data/<name>`.
     /// `workers` compress this file's members in parallel (default: one per core).
     public func dataFile(named name: String, role: String, compression: Compression,
-                         workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws -> DataFileWriter {
+                         workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers,
+                         memberSize: Int = DataFileWriter.defaultMemberSize,
+                         membersInFlight: Int? = nil) throws -> DataFileWriter {
         let file = name + compression.codec.fileSuffix
         return try DataFileWriter(path: dataDirectory + "/" + file, relativePath: "data/" + file, role: role,
-                                  codec: compression.codec, level: compression.level, workers: workers)
+                                  codec: compression.codec, level: compression.level, memberSize: memberSize,
+                                  workers: workers, membersInFlight: membersInFlight)
     }
 
     /// A scratch path inside the staging directory, removed by `publish` or `discard`.
