@@ -33,7 +33,7 @@ public final class DataFileWriter {
                 workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers, membersInFlight: Int? = nil) throws {
         file = try OutputFile(creating: path)
         let workers = max(1, workers)
-        pool = OrderedWorkPool(workers: workers, maxInFlight: membersInFlight ?? min(2 * workers, 8),
+        pool = OrderedWorkPool(workers: workers, maxInFlight: membersInFlight ?? workers + 1,
                                makeState: { try codec.makeCompressor(level: level) },
                                transform: { compressor, input in
                                    var output: [UInt8] = []
