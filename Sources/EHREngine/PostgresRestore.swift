@@ -223,37 +223,6 @@ final class PostgresRestore {
         }
     }
 
-    /// Every table's rows and content digest, and every sequence, against the manifest.
-    func verify() throws {
-        let units = try verificationUnits()
-        let digests = try ParallelJobs.run(count: units.count, workers: options.jobs, makeState: {
-            let db = try self.connect(to: self.work)
-            try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            try PostgresSourceCapture.applySettings(self.info.copySettings, on: db)
-            return db
-        }, job: { db, index -> ContentDigest in
-            var digest = ContentDigest()
-            try db.copyOut(units[index].sql) { digest.add(row: $0) }
-            return digest
-        })
-        var byTable = [ContentDigest](repeating: ContentDigest(), count: info.tables.count)
-        for (unit, digest) in zip(units, digests) { byTable[unit.table].merge(digest) }
-        for (table, digest) in zip(info.tables, byTable) where digest.text != table.digest {
-            throw EHRError(.verificationFailed,
-                           "restored table \(table.schema).\(table.name) (\(digest.rows) rows, snapshot has \(table.rows)) does not match the snapshot",
-                           hint: "nothing was swapped; report this, the snapshot or the restore is faulty")
-        }
-        let db = try connect(to: work)
-        let catalog = PostgresCatalog(db)
-        for s in info.sequences {
-            let state = try catalog.sequenceState(.init(schema: s.schema, name: s.name))
-            guard state.lastValue == s.lastValue, state.isCalled == s.isCalled else {
-                throw EHRError(.verificationFailed, "restored sequence \(s.schema).\(s.name) differs from the snapshot",
-                               hint: "nothing was swapped")
-            }
-        }
-    }
-
     /// Blocks new connections to the original, ends its sessions, and renames both databases in
     /// one transaction. The original stays, under its new name, and accepts connections again.
     func swapInPlace() throws {

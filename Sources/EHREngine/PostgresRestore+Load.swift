@@ -3,8 +3,9 @@ import EHRCore
 import EHRPostgres
 import Foundation
 
-/// Spreading one big table over every connection, for loading and for verifying: with the
-/// default one-table-per-connection, the largest table alone sets the restore's length.
+/// Loading the rows: small tables one per connection, big ones spread over every connection
+/// (with one table per connection, the largest alone would set the restore's length), bytea
+/// tables as COPY BINARY.
 extension PostgresRestore {
     /// Tables whose COPY text is at least this big are split. Tests lower it with
     /// `EHRDATA_TEST_SPLIT_BYTES` so that small fixtures take this path too.
@@ -153,100 +154,4 @@ extension PostgresRestore {
         if !pending.isEmpty { try push() }
         queue.close(failing: nil)
     }
-
-    struct VerificationUnit {
-        var table: Int
-        var sql: String
-    }
-
-    /// One COPY per table, except big tables, which are read in `jobs` block ranges (TID range
-    /// scans) whose digests add up to the table's. Binary columns the snapshot hashed by value
-    /// are read back as their SHA-256, computed by the server (see RowHasher).
-    func verificationUnits() throws -> [VerificationUnit] {
-        let db = try connect(to: work)
-        var units: [VerificationUnit] = []
-        for (index, table) in info.tables.enumerated() {
-            let name = PostgresConnection.qualified(table.schema, table.name)
-            let hashed = Set(table.hashedColumns ?? [])
-            let select = table.columns.map { column in
-                let id = PostgresConnection.identifier(column)
-                return hashed.contains(column) ? "pg_catalog.sha256(\(id))" : id
-            }.joined(separator: ", ")
-            let file = source.files.first { $0.path == table.file }
-            guard options.jobs > 1, (file?.uncompressed.size ?? 0) >= Self.splitThreshold else {
-                // ONLY: COPY of a table leaves out inheritance children, and so must the check.
-                units.append(.init(table: index, sql: "COPY (SELECT \(select) FROM ONLY \(name)) TO STDOUT"))
-                continue
-            }
-            let blocks = Int(try db.value("SELECT pg_relation_size(\(db.literal(name))::regclass) / current_setting('block_size')::int") ?? "0") ?? 0
-            let step = max(1, (blocks + options.jobs - 1) / options.jobs)
-            for start in stride(from: 0, to: max(blocks, 1), by: step) {
-                let upper = start + step >= blocks ? "" : " AND ctid < '(\(start + step),0)'::tid"
-                units.append(.init(table: index, sql: """
-                    COPY (SELECT \(select) FROM ONLY \(name) WHERE ctid >= '(\(start),0)'::tid\(upper)) TO STDOUT
-                    """))
-            }
-        }
-        return units
-    }
 }
-
-/// Hands out 0, 1, 2, … to several threads until stopped.
-/// `@unchecked Sendable`: guarded by `lock`.
-final class SharedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private var stopped = false
-
-    func take(below limit: Int) -> Int? {
-        lock.withLock {
-            guard !stopped, next < limit else { return nil }
-            defer { next += 1 }
-            return next
-        }
-    }
-
-    func stop() { lock.withLock { stopped = true } }
-}
-
-/// A bounded queue of byte chunks between one producer and several consumers.
-/// `@unchecked Sendable`: every field is guarded by `condition`.
-final class ChunkQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [[UInt8]] = []
-    private var closed = false
-    private var failure: Error?
-    private let capacity: Int
-
-    init(capacity: Int) { self.capacity = max(1, capacity) }
-
-    func push(_ chunk: [UInt8]) throws {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.count >= capacity && !closed { condition.wait() }
-        if let failure { throw failure }
-        guard !closed else { return }
-        items.append(chunk)
-        condition.broadcast()
-    }
-
-    /// The next chunk; nil once closed and drained; throws if closed with a failure.
-    func pop() throws -> [UInt8]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.isEmpty && !closed { condition.wait() }
-        if let failure { throw failure }
-        guard !items.isEmpty else { return nil }
-        condition.broadcast()
-        return items.removeFirst()
-    }
-
-    func close(failing error: Error?) {
-        condition.lock()
-        if failure == nil, let error { failure = error }
-        closed = true
-        condition.broadcast()
-        condition.unlock()
-    }
-}
-
