@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Crypto
 import EHRCore
 
@@ -28,23 +31,20 @@ public struct RowHasher {
 
     public mutating func hash(row: UnsafeRawBufferPointer) throws -> SHA256Digest {
         var hasher = SHA256()
+        guard let base = row.baseAddress else { return hasher.finalize() }
+        // COPY text escapes tabs and newlines inside values, so raw ones only delimit; memchr
+        // skips over a long hex value without looking at each byte in Swift.
+        let end = memchr(base, 0x0A, row.count).map { base.distance(to: UnsafeRawPointer($0)) } ?? row.count
         var field = 0, fieldStart = 0, flushed = 0
-        let count = row.count
-        var i = 0
-        while i <= count {
-            // COPY text escapes tabs and newlines inside values, so raw ones only delimit.
-            let atEnd = i == count || row[i] == 0x09 || row[i] == 0x0A
-            if atEnd {
-                if field < hashed.count, hashed[field], !Self.isNull(row, fieldStart, i) {
-                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: row[flushed..<fieldStart]))
-                    hasher.update(data: try replacement(row, fieldStart, i, field: field))
-                    flushed = i
-                }
-                if i == count || row[i] == 0x0A { break }
-                field += 1
-                fieldStart = i + 1
+        while field < hashed.count, fieldStart <= end {
+            let fieldEnd = memchr(base + fieldStart, 0x09, end - fieldStart).map { base.distance(to: UnsafeRawPointer($0)) } ?? end
+            if hashed[field], !Self.isNull(row, fieldStart, fieldEnd) {
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: row[flushed..<fieldStart]))
+                hasher.update(data: try replacement(row, fieldStart, fieldEnd, field: field))
+                flushed = fieldEnd
             }
-            i += 1
+            field += 1
+            fieldStart = fieldEnd + 1
         }
         hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: row[flushed...]))
         return hasher.finalize()
@@ -63,18 +63,8 @@ public struct RowHasher {
         }
         let pairs = (end - start - 3) / 2
         if scratch.count < pairs { scratch = [UInt8](repeating: 0, count: pairs) }
-        let valid = HexDigits.value.withUnsafeBufferPointer { table in
-            scratch.withUnsafeMutableBufferPointer { out -> Bool in
-                var bad: UInt8 = 0
-                var p = start + 3
-                for k in 0..<pairs {
-                    let hi = table[Int(row[p])], lo = table[Int(row[p + 1])]
-                    bad |= (hi | lo) & 0xF0
-                    out[k] = hi << 4 | (lo & 0x0F)
-                    p += 2
-                }
-                return bad == 0
-            }
+        let valid = pairs == 0 || scratch.withUnsafeMutableBufferPointer { out in
+            HexDigits.decode(UnsafeRawBufferPointer(rebasing: row[(start + 3)..<end]), into: out.baseAddress!)
         }
         guard valid else { throw Self.badField(field) }
         let digest = scratch.withUnsafeBytes { SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[..<pairs])) }

@@ -67,10 +67,6 @@ extension Manifest {
             self.hashedColumns = hashedColumns
         }
 
-        /// Positions of `hashedColumns` in `columns`.
-        public var hashedFields: [Int] {
-            (hashedColumns ?? []).compactMap { columns.firstIndex(of: $0) }
-        }
     }
 
     public struct PostgresSequence: Codable, Sendable, Equatable {

@@ -12,6 +12,11 @@ extension PostgresRestore {
     static let splitThreshold: Int64 = ProcessInfo.processInfo.environment["EHRDATA_TEST_SPLIT_BYTES"]
         .flatMap { Int64($0) } ?? 64 << 20
 
+    /// Whether a table's file is loaded and checked over every connection rather than one.
+    func isSplit(_ file: Manifest.File) -> Bool {
+        options.jobs > 1 && file.uncompressed.size >= Self.splitThreshold
+    }
+
     /// Rows are handed to the loaders in chunks of about this size.
     static let chunkBytes = 1 << 20
 
@@ -81,11 +86,10 @@ extension PostgresRestore {
     /// that arrives after a stream is drained sends an empty COPY). Row order in the heap
     /// differs from the source's; content does not.
     func load(_ loads: [TableLoad]) throws {
-        let big = options.jobs > 1 ? loads.filter { $0.file.uncompressed.size >= Self.splitThreshold } : []
-        let small = loads.filter { load in !big.contains { $0.table == load.table } }
-            .sorted { $0.file.uncompressed.size > $1.file.uncompressed.size }
-        // One chunk per loader in each queue, inflated by one thread at a time, keeps memory flat;
-        // the server's parsing, not inflating, is what the loaders wait for.
+        let big = loads.filter { isSplit($0.file) }
+        let small = loads.filter { !isSplit($0.file) }.sorted { $0.file.uncompressed.size > $1.file.uncompressed.size }
+        // One producer fills the big tables' queues in turn, one chunk per loader each, which
+        // keeps memory flat.
         let queues = big.map { _ in ChunkQueue(capacity: options.jobs) }
         let nextSmall = SharedCounter()
         func failAll(_ error: Error) {
@@ -135,20 +139,16 @@ extension PostgresRestore {
             var offset = 0
             while offset < bytes.count {
                 let limit = min(bytes.count, offset + max(0, Self.chunkBytes - pending.count))
-                if limit == bytes.count {
-                    // The rest fits; a row cut here continues in the next piece.
+                // Full: cut after the last row end that fits (or after an overlong row). Otherwise
+                // the rest waits for the next piece, where its last row continues.
+                guard limit < bytes.count, let end = bytes[offset..<limit].lastIndex(of: UInt8(ascii: "\n"))
+                        ?? bytes[limit...].firstIndex(of: UInt8(ascii: "\n")) else {
                     pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
-                    offset = bytes.count
-                } else if let end = bytes[offset..<limit].lastIndex(of: UInt8(ascii: "\n"))
-                            ?? bytes[limit...].firstIndex(of: UInt8(ascii: "\n")) {
-                    // Full: up to the last row end that fits (or the end of an overlong row).
-                    pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...end]))
-                    try push()
-                    offset = end + 1
-                } else {
-                    pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
-                    offset = bytes.count
+                    break
                 }
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...end]))
+                try push()
+                offset = end + 1
             }
         }
         if !pending.isEmpty { try push() }

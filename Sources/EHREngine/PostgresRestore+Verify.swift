@@ -55,8 +55,7 @@ extension PostgresRestore {
                 let id = PostgresConnection.identifier(column)
                 return hashed.contains(column) ? "pg_catalog.sha256(\(id))" : id
             }.joined(separator: ", ")
-            let file = source.files.first { $0.path == table.file }
-            guard options.jobs > 1, (file?.uncompressed.size ?? 0) >= Self.splitThreshold else {
+            guard let file = source.files.first(where: { $0.path == table.file }), isSplit(file) else {
                 // ONLY: COPY of a table leaves out inheritance children, and so must the check.
                 units.append(.init(table: index, sql: "COPY (SELECT \(select) FROM ONLY \(name)) TO STDOUT"))
                 continue

@@ -19,11 +19,12 @@ struct PostgresSourceCapture {
     let retries: Int
     let logger: Logger
 
+    /// Member size of table data files (see `copy`).
+    static let tableMemberSize = 1 << 20
+
     /// Session settings that make COPY text the same on every server and every run.
     /// `row_security = off` makes a role subject to row-level security fail loudly instead of
     /// silently copying only the rows it may see (as pg_dump does).
-    static let tableMemberSize = 1 << 20
-
     static let copySettings: [String: String] = [
         "DateStyle": "ISO, YMD", "IntervalStyle": "postgres", "extra_float_digits": "3", "TimeZone": "UTC",
         "client_encoding": "UTF8", "bytea_output": "hex", "standard_conforming_strings": "on", "row_security": "off",

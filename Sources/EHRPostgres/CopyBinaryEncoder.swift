@@ -126,11 +126,6 @@ public struct CopyBinaryEncoder {
             appendBigEndian(UInt32(bitPattern: -1))
             return
         }
-        if type == .bytea {
-            // COPY doubles bytea's backslash: `\\x` then hex pairs, which need no unescaping.
-            guard text.count >= 3, text[0] == 0x5C, text[1] == 0x5C else { throw Self.bad("bytea") }
-            return try appendHex(UnsafeRawBufferPointer(rebasing: text[1...]))
-        }
         if escaped {
             unescape(text)
             try field.withUnsafeBytes { try encodeValue($0, as: type) }
@@ -145,7 +140,7 @@ public struct CopyBinaryEncoder {
             appendBigEndian(UInt32(value.count))
             out.append(contentsOf: value)
         case .bytea:
-            try appendHex(value)
+            try appendBytea(value)
         case .bool:
             guard value.count == 1, value[0] == 0x74 || value[0] == 0x66 else { throw Self.bad("boolean") }
             appendBigEndian(UInt32(1))
@@ -174,25 +169,18 @@ public struct CopyBinaryEncoder {
         }
     }
 
-    /// bytea's hex output, `\x` and pairs (COPY's own backslash already removed).
-    private mutating func appendHex(_ value: UnsafeRawBufferPointer) throws {
-        guard value.count >= 2, value[0] == 0x5C, value[1] == 0x78, value.count % 2 == 0 else { throw Self.bad("bytea") }
-        let pairs = (value.count - 2) / 2
+    /// bytea as COPY prints it: `\\x` (COPY doubles bytea's backslash) and hex pairs, which
+    /// need no unescaping.
+    private mutating func appendBytea(_ text: UnsafeRawBufferPointer) throws {
+        guard text.count >= 3, text[0] == 0x5C, text[1] == 0x5C, text[2] == 0x78, text.count % 2 == 1 else {
+            throw Self.bad("bytea")
+        }
+        let pairs = (text.count - 3) / 2
         appendBigEndian(UInt32(pairs))
         let base = out.count
         out.append(contentsOf: repeatElement(0, count: pairs))
-        // Two digits per lookup: the table maps each pair of bytes (as a native UInt16) to its
-        // value, or to 0x100 when either is not a hex digit.
-        let valid = Self.pairValue.withUnsafeBufferPointer { table in
-            out.withUnsafeMutableBufferPointer { dest -> Bool in
-                var bad: UInt16 = 0
-                for k in 0..<pairs {
-                    let v = table[Int(value.loadUnaligned(fromByteOffset: 2 + 2 * k, as: UInt16.self))]
-                    bad |= v
-                    dest[base + k] = UInt8(truncatingIfNeeded: v)
-                }
-                return bad < 0x100
-            }
+        let valid = out.withUnsafeMutableBufferPointer { dest in
+            HexDigits.decode(UnsafeRawBufferPointer(rebasing: text[3...]), into: dest.baseAddress! + base)
         }
         guard valid else { throw Self.bad("bytea") }
     }
@@ -272,12 +260,5 @@ public struct CopyBinaryEncoder {
 
     private mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
-    }
-
-    private static let pairValue: [UInt16] = (0..<65536).map { i -> UInt16 in
-        // Memory order: the first digit is the low byte on little-endian machines.
-        let pair = UInt16(i).littleEndian == UInt16(i) ? (i & 0xFF, i >> 8) : (i >> 8, i & 0xFF)
-        let hi = HexDigits.value[pair.0], lo = HexDigits.value[pair.1]
-        return hi > 15 || lo > 15 ? 0x100 : UInt16(hi) << 4 | UInt16(lo)
     }
 }
