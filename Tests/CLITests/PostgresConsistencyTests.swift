@@ -41,6 +41,15 @@ enum Bank {
         try pg.script(database, schema)
     }
 
+    /// A new bank database named after `label`, and a workspace whose one source it is.
+    static func workspace(_ pg: PGServer, _ dbs: PGDatabases, _ label: String) throws -> (db: String, ws: Workspace) {
+        let db = try dbs.create(label)
+        try create(pg, db)
+        let ws = try Workspace()
+        try ws.configure(postgres: pg.connection(db), withSQLite: false)
+        return (db, ws)
+    }
+
     /// Two pgbench clients committing (`-T 300`); the test kills them when it is done, and
     /// never waits for the 300 s (pgbench's timer is SIGALRM, which the test runner's children
     /// inherit blocked).
@@ -89,10 +98,7 @@ enum Bank {
         let pg = try PGServer()
         let dbs = PGDatabases(pg)
         defer { dbs.drop() }
-        let db = try dbs.create("bank")
-        try Bank.create(pg, db)
-        let ws = try Workspace()
-        try ws.configure(postgres: pg.connection(db), withSQLite: false)
+        let (db, ws) = try Bank.workspace(pg, dbs, "bank")
 
         let clients = try Bank.startClients(pg, db, scriptDirectory: ws.dir)
         defer { clients.stop() }
@@ -191,10 +197,7 @@ enum Bank {
         let pg = try PGServer()
         let dbs = PGDatabases(pg)
         defer { dbs.drop() }
-        let db = try dbs.create("truncretry")
-        try Bank.create(pg, db)
-        let ws = try Workspace()
-        try ws.configure(postgres: pg.connection(db), withSQLite: false)
+        let (db, ws) = try Bank.workspace(pg, dbs, "truncretry")
 
         let (backup, truncate) = try Self.truncateWhilePaused(pg, db, ws, at: "postgres-before-workers",
                                                               backup: ["backup", "--jobs", "2", "--log-level", "info"])
@@ -220,10 +223,7 @@ enum Bank {
         let pg = try PGServer()
         let dbs = PGDatabases(pg)
         defer { dbs.drop() }
-        let db = try dbs.create("truncate")
-        try Bank.create(pg, db)
-        let ws = try Workspace()
-        try ws.configure(postgres: pg.connection(db), withSQLite: false)
+        let (db, ws) = try Bank.workspace(pg, dbs, "truncate")
 
         let (backup, truncate) = try Self.truncateWhilePaused(pg, db, ws, at: "postgres-after-snapshot", backup: ["backup"])
         defer { backup.killIfRunning() }
