@@ -29,12 +29,12 @@ public final class DataFileWriter {
 
     /// `path` is created (it must not exist); `relativePath` is what the manifest records.
     public init(path: String, relativePath: String, role: String, codec: Codec = .gzip, level: Int,
-                memberSize: Int = DataFileWriter.defaultMemberSize,
+                content: MemberContent = .general, memberSize: Int = DataFileWriter.defaultMemberSize,
                 workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers, membersInFlight: Int? = nil) throws {
         file = try OutputFile(creating: path)
         let workers = max(1, workers)
         pool = OrderedWorkPool(workers: workers, maxInFlight: membersInFlight ?? workers + 1,
-                               makeState: { try codec.makeCompressor(level: level) },
+                               makeState: { try codec.makeCompressor(level: level, content: content) },
                                transform: { compressor, input in
                                    var output: [UInt8] = []
                                    try input.withUnsafeBytes { _ = try compressor.compressMember($0, appendingTo: &output) }

@@ -1,3 +1,4 @@
+import EHRCompression
 import EHRCore
 import Foundation
 
@@ -22,12 +23,13 @@ public final class StagedSnapshot {
     /// A writer for `data/<name>`.
     /// `workers` compress this file's members in parallel (default: one per core).
     public func dataFile(named name: String, role: String, compression: Compression,
+                         content: MemberContent = .general,
                          workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers,
                          memberSize: Int = DataFileWriter.defaultMemberSize,
                          membersInFlight: Int? = nil) throws -> DataFileWriter {
         let file = name + compression.codec.fileSuffix
         return try DataFileWriter(path: dataDirectory + "/" + file, relativePath: "data/" + file, role: role,
-                                  codec: compression.codec, level: compression.level, memberSize: memberSize,
+                                  codec: compression.codec, level: compression.level, content: content, memberSize: memberSize,
                                   workers: workers, membersInFlight: membersInFlight)
     }
 

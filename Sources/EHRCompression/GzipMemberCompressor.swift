@@ -9,9 +9,11 @@ public final class GzipMemberCompressor {
     private var stream = z_stream()
     public let level: Int32
 
-    public init(level: Int = 6) throws {
+    /// `memoryLevel` is zlib's memLevel (1...9): the hash table and block buffer size. It does not
+    /// change the format, only speed and (slightly) size.
+    public init(level: Int = 6, memoryLevel: Int = 8) throws {
         self.level = Int32(level)
-        let rc = ehr_deflate_init_gzip(&stream, self.level)
+        let rc = ehr_deflate_init_gzip(&stream, self.level, Int32(memoryLevel))
         guard rc == Z_OK else { throw GzipError("init", rc, stream) }
     }
 

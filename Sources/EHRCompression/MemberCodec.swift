@@ -15,10 +15,19 @@ public protocol MemberDecompressor {
     func decompressMember(_ member: UnsafeRawBufferPointer, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int
 }
 
+/// What a data file holds, so a codec can pick settings that suit it. Never changes the format.
+public enum MemberContent: Sendable {
+    /// Text and anything else: zlib's defaults.
+    case general
+    /// Database pages (SQLite): zlib memLevel 9, about 7% faster at level 6 and no larger on pages,
+    /// but 55% slower on PostgreSQL COPY text with hex bytea, hence not the default.
+    case databasePages
+}
+
 extension Codec {
-    public func makeCompressor(level: Int) throws -> MemberCompressor {
+    public func makeCompressor(level: Int, content: MemberContent = .general) throws -> MemberCompressor {
         switch self {
-        case .gzip: try GzipMemberCompressor(level: level)
+        case .gzip: try GzipMemberCompressor(level: level, memoryLevel: content == .databasePages ? 9 : 8)
         case .zstd: try ZstdMemberCodec(level: level)
         }
     }

@@ -1,4 +1,5 @@
 import EHRArchive
+import EHRCompression
 import EHRCore
 import EHRSQLite
 import Foundation
@@ -50,7 +51,8 @@ struct SQLiteSourceCapture {
         try copy(from: db, to: scratch)
         try db.execute("COMMIT")
 
-        let writer = try snapshot.dataFile(named: source.name + ".sqlite", role: "sqlite-database", compression: compression)
+        let writer = try snapshot.dataFile(named: source.name + ".sqlite", role: "sqlite-database", compression: compression,
+                                             content: .databasePages)
         let input = try InputFile(path: scratch)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
