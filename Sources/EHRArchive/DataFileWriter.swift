@@ -79,6 +79,14 @@ public final class DataFileWriter {
         }
     }
 
+    /// Abandons the file: stops the workers, closes and deletes what was written, so the same
+    /// name can be written again from the start.
+    public func discard() throws {
+        pool.shutdown()
+        try file.close()
+        try FileSystem.removeTree(file.path)
+    }
+
     /// Flushes the last member, fsyncs and closes. Returns the manifest entry.
     public func finish() throws -> Manifest.File {
         if !pending.isEmpty || submitted == 0 { try submitPending() }

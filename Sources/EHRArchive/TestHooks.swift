@@ -15,6 +15,8 @@ import Foundation
 ///   `postgres-after-snapshot` (tables locked, snapshot exported, nothing copied yet) and
 ///   `postgres-before-verify` (restored database loaded, not yet checked against the manifest)
 ///   and `postgres-before-swap` (restored database loaded and verified, nothing renamed yet).
+/// - `EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES=N`: a streamed SQLite copy gives up after N pages,
+///   as if a check had failed, so the fallback through a scratch file runs.
 public enum TestHooks {
     private static let environment = ProcessInfo.processInfo.environment
     private static let abortAfter = environment["EHRDATA_TEST_ABORT_AFTER_BYTES"].flatMap { Int64($0) }
@@ -22,6 +24,7 @@ public enum TestHooks {
     private static let pauseAt = environment["EHRDATA_TEST_PAUSE_AT"]
     private static let hookDirectory = environment["EHRDATA_TEST_HOOK_DIR"]
     private static let state = Counter()
+    public static let streamRefusedAfterPages = environment["EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES"].flatMap { Int($0) }
 
     private final class Counter: @unchecked Sendable { // guarded by `lock`
         let lock = NSLock()

@@ -13,9 +13,13 @@ import Logging
 /// committing. Rollback-journal databases: the same open read transaction holds a SHARED lock,
 /// which blocks writers from committing until the copy ends; this is logged.
 ///
-/// The stepped backup writes a scratch copy inside the staging directory; one streaming pass then
-/// hashes it, compresses it into gzip members and hashes the output, and the scratch copy is
-/// removed. Memory is bounded by the members in flight, whatever the database size.
+/// WAL databases are streamed: the backup's pages go straight into the compressor
+/// (`SQLitePageStream`), one pass, with the read transaction held until the last member is
+/// written. Rollback-journal databases are copied to a scratch file in the staging directory
+/// first and compressed after the read transaction ends, because there the held transaction
+/// blocks writers, and the copy alone is several times shorter than copy plus compression. If a
+/// stream cannot be completed as checked, the partial file is deleted and the scratch path
+/// copies the same snapshot. Memory is bounded by the members in flight, whatever the size.
 struct SQLiteSourceCapture {
     let source: SourceConfig
     let compression: Compression
@@ -30,11 +34,14 @@ struct SQLiteSourceCapture {
             throw EHRError(.notFound, "source '\(source.name)': database file \(path) does not exist",
                            hint: "fix 'path' in the config; 'ehrdata config check' lists the sources")
         }
-        let db = try Self.open(path)
+        let tap = try SQLitePageTap()
+        let db = try Self.open(path, vfs: tap)
         try db.execute("BEGIN DEFERRED")
         // The first read starts the read transaction: from here on this connection sees one
         // snapshot of the database, and the counts below describe exactly the copied pages.
         _ = try db.integer("SELECT count(*) FROM sqlite_schema")
+        // That read brought in page 1, which stays pinned until COMMIT: the tap has what it needs.
+        tap.isRecording = false
         let journalMode = try db.journalMode
         let consistency = journalMode == "wal" ? "wal-read-transaction" : "writers-blocked"
         if consistency == "writers-blocked" {
@@ -47,23 +54,42 @@ struct SQLiteSourceCapture {
             journalMode: journalMode, consistency: consistency,
             tables: try db.tableRowCounts().map { .init(name: $0.name, rows: $0.rows) })
 
-        let scratch = snapshot.scratchPath(source.name + ".sqlite")
-        try copy(from: db, to: scratch)
-        try db.execute("COMMIT")
-
-        let writer = try snapshot.dataFile(named: source.name + ".sqlite", role: "sqlite-database", compression: compression,
-                                             content: .databasePages)
-        let input = try InputFile(path: scratch)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
-            if n == 0 { break }
-            try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+        let name = source.name + ".sqlite"
+        var writer = try snapshot.dataFile(named: name, role: "sqlite-database", compression: compression,
+                                           content: .databasePages)
+        var streamed = false
+        if consistency == "wal-read-transaction" {
+            do {
+                var pages = 0
+                try SQLitePageStream.copy(from: db, tap: tap, pagesPerStep: pagesPerStep) { page in
+                    pages += 1
+                    if let limit = TestHooks.streamRefusedAfterPages, pages > limit {
+                        throw SQLitePageStream.NotStreamable(reason: "refused by EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES")
+                    }
+                    try writer.write(page)
+                }
+                streamed = true
+            } catch let error as SQLitePageStream.NotStreamable {
+                logger.warning("copying through a scratch file instead", metadata: [
+                    "source": "\(source.name)", "reason": "\(error.reason)",
+                ])
+                try writer.discard()
+                writer = try snapshot.dataFile(named: name, role: "sqlite-database", compression: compression,
+                                               content: .databasePages)
+            }
+        }
+        if streamed {
+            try db.execute("COMMIT")
+        } else {
+            let scratch = snapshot.scratchPath(name)
+            try copy(from: db, to: scratch)
+            try db.execute("COMMIT")
+            try compress(scratch, into: writer)
+            try FileSystem.removeTree(scratch)
         }
         let file = try writer.finish()
-        try FileSystem.removeTree(scratch)
         logger.info("captured sqlite source", metadata: [
-            "source": "\(source.name)", "pages": "\(info.pageCount)",
+            "source": "\(source.name)", "pages": "\(info.pageCount)", "streamed": "\(streamed)",
             "bytes": "\(file.uncompressed.size)", "compressed": "\(file.compressed.size)",
         ])
         return Manifest.Source(name: source.name, kind: .sqlite, sqlite: info, files: [file])
@@ -73,10 +99,20 @@ struct SQLiteSourceCapture {
     /// SQLite tidies up its own -wal/-shm when the last connection closes. Read-only is the
     /// fallback for a backup user without write permission; it never writes, but can leave an
     /// empty -wal/-shm behind.
-    static func open(_ path: String) throws -> SQLiteConnection {
-        do { return try SQLiteConnection(path: path, mode: .readWrite) } catch let error as SQLiteError
+    static func open(_ path: String, vfs: SQLiteVFS? = nil) throws -> SQLiteConnection {
+        do { return try SQLiteConnection(path: path, mode: .readWrite, vfs: vfs) } catch let error as SQLiteError
             where error.isCantOpen || error.code == 8 /* SQLITE_READONLY */ || error.code == 3 /* SQLITE_PERM */ {
-            return try SQLiteConnection(path: path, mode: .readOnly)
+            return try SQLiteConnection(path: path, mode: .readOnly, vfs: vfs)
+        }
+    }
+
+    private func compress(_ scratch: String, into writer: DataFileWriter) throws {
+        let input = try InputFile(path: scratch)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+            if n == 0 { break }
+            try buffer.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
         }
     }
 

@@ -18,10 +18,12 @@ public final class SQLiteConnection {
 
     let handle: OpaquePointer
     public let path: String
+    /// Kept alive as long as the connection, which may use it until closed.
+    private let vfs: SQLiteVFS?
 
-    /// Opens `path`. `busyTimeoutMilliseconds` is how long a statement waits for another
-    /// process's lock before failing with SQLITE_BUSY.
-    public init(path: String, mode: Mode, busyTimeoutMilliseconds: Int32 = 10_000) throws {
+    /// Opens `path`, on `vfs` if given (else the default VFS). `busyTimeoutMilliseconds` is how
+    /// long a statement waits for another process's lock before failing with SQLITE_BUSY.
+    public init(path: String, mode: Mode, vfs: SQLiteVFS? = nil, busyTimeoutMilliseconds: Int32 = 10_000) throws {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
         switch mode {
         case .readOnly: flags |= SQLITE_OPEN_READONLY
@@ -32,7 +34,7 @@ public final class SQLiteConnection {
         var db: OpaquePointer?
         // A URI keeps odd file names (with '?' or '#') from being read as URI syntax.
         let uri = SQLiteConnection.fileURI(path) + (mode == .immutable ? "?immutable=1" : "")
-        let rc = sqlite3_open_v2(uri, &db, flags, nil)
+        let rc = sqlite3_open_v2(uri, &db, flags, vfs?.name)
         guard rc == SQLITE_OK, let db else {
             let error = SQLiteError(rc, db, "cannot open \(path)")
             sqlite3_close_v2(db)
@@ -40,6 +42,7 @@ public final class SQLiteConnection {
         }
         handle = db
         self.path = path
+        self.vfs = vfs
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
     }
