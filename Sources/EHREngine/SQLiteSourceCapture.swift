@@ -55,37 +55,22 @@ struct SQLiteSourceCapture {
             tables: try db.tableRowCounts().map { .init(name: $0.name, rows: $0.rows) })
 
         let name = source.name + ".sqlite"
-        var writer = try snapshot.dataFile(named: name, role: "sqlite-database", compression: compression,
-                                           content: .databasePages)
+        let makeWriter = {
+            try snapshot.dataFile(named: name, role: "sqlite-database", compression: compression, content: .databasePages)
+        }
+        var writer = try makeWriter()
         var streamed = false
         if consistency == "wal-read-transaction" {
-            do {
-                var pages = 0
-                try SQLitePageStream.copy(from: db, tap: tap, pagesPerStep: pagesPerStep) { page in
-                    pages += 1
-                    if let limit = TestHooks.streamRefusedAfterPages, pages > limit {
-                        throw SQLitePageStream.NotStreamable(reason: "refused by EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES")
-                    }
-                    try writer.write(page)
-                }
-                streamed = true
-            } catch let error as SQLitePageStream.NotStreamable {
-                logger.warning("copying through a scratch file instead", metadata: [
-                    "source": "\(source.name)", "reason": "\(error.reason)",
-                ])
+            streamed = try stream(db, tap: tap, into: writer)
+            if !streamed {
                 try writer.discard()
-                writer = try snapshot.dataFile(named: name, role: "sqlite-database", compression: compression,
-                                               content: .databasePages)
+                writer = try makeWriter()
             }
         }
         if streamed {
             try db.execute("COMMIT")
         } else {
-            let scratch = snapshot.scratchPath(name)
-            try copy(from: db, to: scratch)
-            try db.execute("COMMIT")
-            try compress(scratch, into: writer)
-            try FileSystem.removeTree(scratch)
+            try copyThroughScratch(db, scratch: snapshot.scratchPath(name), into: writer)
         }
         let file = try writer.finish()
         logger.info("captured sqlite source", metadata: [
@@ -104,6 +89,36 @@ struct SQLiteSourceCapture {
             where error.isCantOpen || error.code == 8 /* SQLITE_READONLY */ || error.code == 3 /* SQLITE_PERM */ {
             return try SQLiteConnection(path: path, mode: .readOnly, vfs: vfs)
         }
+    }
+
+    /// Streams the held read transaction's pages into `writer`. Returns false, with a warning,
+    /// if the stream's checks stopped it; `writer` then holds a partial file to discard.
+    private func stream(_ db: SQLiteConnection, tap: SQLitePageTap, into writer: DataFileWriter) throws -> Bool {
+        var pages = 0
+        do {
+            try SQLitePageStream.copy(from: db, tap: tap, pagesPerStep: pagesPerStep) { page in
+                pages += 1
+                if let limit = TestHooks.streamRefusedAfterPages, pages > limit {
+                    throw SQLitePageStream.NotStreamable(reason: "refused by EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES")
+                }
+                try writer.write(page)
+            }
+            return true
+        } catch let error as SQLitePageStream.NotStreamable {
+            logger.warning("copying through a scratch file instead", metadata: [
+                "source": "\(source.name)", "reason": "\(error.reason)",
+            ])
+            return false
+        }
+    }
+
+    /// Copies the held read transaction to `scratch`, ends the transaction (releasing writers
+    /// of a rollback-journal database), then compresses the scratch copy and removes it.
+    private func copyThroughScratch(_ db: SQLiteConnection, scratch: String, into writer: DataFileWriter) throws {
+        try copy(from: db, to: scratch)
+        try db.execute("COMMIT")
+        try compress(scratch, into: writer)
+        try FileSystem.removeTree(scratch)
     }
 
     private func compress(_ scratch: String, into writer: DataFileWriter) throws {
