@@ -74,6 +74,38 @@ import Testing
         #expect(delivered == 0)
     }
 
+    /// The end-of-copy check: a page 1 from an earlier read transaction (here kept on purpose by
+    /// turning the tap off before a schema change) differs from the one the backup writes.
+    @Test func aStalePageOneIsCaughtWhenTheBackupWritesItsOwn() throws {
+        let dir = TempDirectory()
+        let path = dir.file("src.sqlite")
+        let writer = try SQLiteConnection(path: path, mode: .create)
+        try writer.execute("""
+            PRAGMA journal_mode = WAL; CREATE TABLE t(x);
+            WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 500)
+            INSERT INTO t SELECT randomblob(400) FROM c;
+            """)
+        let tap = try SQLitePageTap()
+        let reader = try SQLiteConnection(path: path, mode: .readOnly, vfs: tap)
+        try reader.execute("BEGIN")
+        _ = try reader.integer("SELECT count(*) FROM t")
+        try reader.execute("COMMIT")
+        #expect(tap.firstPage != nil)
+        tap.isRecording = false
+        try writer.execute("CREATE TABLE added(y)")
+        try reader.execute("BEGIN")
+        _ = try reader.integer("SELECT count(*) FROM added")
+
+        var delivered = 0
+        do {
+            try SQLitePageStream.copy(from: reader, tap: tap) { _ in delivered += 1 }
+            Issue.record("a stale page 1 went unnoticed")
+        } catch let error as SQLitePageStream.NotStreamable {
+            #expect(error.reason.contains("page 1"))
+        }
+        #expect(delivered > 10)
+    }
+
     /// SQLite never writes the page holding its lock byte at 1 GiB; the stream must deliver the
     /// zeros a copied file holds there, and every page after it in place.
     @Test func aDatabaseOverOneGiBStreamsAcrossTheLockBytePage() throws {
