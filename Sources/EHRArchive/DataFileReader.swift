@@ -34,7 +34,7 @@ public struct DataFileReader {
         self.entry = entry
         self.codec = codec
         self.workers = max(1, workers)
-        membersInFlight = min(2 * self.workers, 8)
+        membersInFlight = min(2 * self.workers, 6)
     }
 
     private struct Job {

@@ -33,7 +33,7 @@ public final class DataFileWriter {
                 workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers, membersInFlight: Int? = nil) throws {
         file = try OutputFile(creating: path)
         let workers = max(1, workers)
-        pool = OrderedWorkPool(workers: workers, maxInFlight: membersInFlight ?? workers + 1,
+        pool = OrderedWorkPool(workers: workers, maxInFlight: membersInFlight ?? Self.defaultMembersInFlight(workers: workers, memberSize: memberSize),
                                makeState: { try codec.makeCompressor(level: level, content: content) },
                                transform: { compressor, input in
                                    var output: [UInt8] = []
@@ -77,6 +77,17 @@ public final class DataFileWriter {
             members.append(.init(compressedSize: Int64(member.output.count), uncompressedSize: Int64(member.input.count)))
             uncompressedSize += Int64(member.input.count)
         }
+    }
+
+    /// What members in flight may hold at once: each is its input and its output, so about
+    /// twice the member size.
+    public static let memberBudget = 48 * 1024 * 1024
+
+    /// One more member than compressors, so none waits for input; but never more than the
+    /// budget, so memory stays bounded on a machine with many cores too (6 members of 4 MiB:
+    /// beyond 5 cores a data file compresses on 5 or 6 of them).
+    public static func defaultMembersInFlight(workers: Int, memberSize: Int) -> Int {
+        min(workers + 1, max(2, memberBudget / (2 * max(1, memberSize))))
     }
 
     /// Abandons the file: stops the workers, closes and deletes what was written, so the same

@@ -70,6 +70,34 @@ import Testing
         #expect(out == input)
     }
 
+    /// Members in flight hold input and output: one more than the compressors, capped by the
+    /// memory budget, so a many-core machine stays bounded too.
+    @Test func membersInFlightStayWithinTheBudgetOnManyCores() throws {
+        let mib = 1024 * 1024
+        #expect(DataFileWriter.defaultMembersInFlight(workers: 2, memberSize: 4 * mib) == 3)
+        #expect(DataFileWriter.defaultMembersInFlight(workers: 16, memberSize: 4 * mib) == 6)
+        #expect(DataFileWriter.defaultMembersInFlight(workers: 16, memberSize: mib) == 17)
+        #expect(DataFileWriter.defaultMembersInFlight(workers: 64, memberSize: mib) == 24)
+        for workers in [1, 2, 16, 64] {
+            for memberSize in [4 * mib, mib, 4096] {
+                let n = DataFileWriter.defaultMembersInFlight(workers: workers, memberSize: memberSize)
+                #expect(n >= 2 && n * 2 * memberSize <= max(DataFileWriter.memberBudget, 4 * memberSize))
+            }
+        }
+        // More compressors than members in flight, as the cap makes on many cores, still
+        // writes a correct file.
+        let dir = TempDirectory()
+        let input = (0..<1_000_000).map { UInt8(truncatingIfNeeded: ($0 * 7) ^ ($0 >> 11)) }
+        let writer = try DataFileWriter(path: dir.file("d.gz"), relativePath: "data/d.gz", role: "test", level: 6,
+                                        memberSize: 64 * 1024, workers: 16, membersInFlight: 3)
+        try input.withUnsafeBytes { try writer.write($0) }
+        let entry = try writer.finish()
+        #expect(entry.members.count == 16)
+        var out: [UInt8] = []
+        try DataFileReader(path: dir.file("d.gz"), entry: entry).read { out.append(contentsOf: $0) }
+        #expect(out == input)
+    }
+
     @Test func zstdDataFileRoundTripsAndDecompressesWithTheZstdTool() throws {
         let dir = TempDirectory()
         let input = (0..<3_000_000).map { UInt8(truncatingIfNeeded: ($0 * 7) ^ ($0 >> 11)) }
