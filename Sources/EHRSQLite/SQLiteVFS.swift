@@ -15,9 +15,7 @@ public class SQLiteVFS {
         vfs = .allocate(capacity: 1)
         name = "ehrdata-\(kind)-\(UInt(bitPattern: vfs))"
         cName = strdup(name)
-        guard let base = sqlite3_vfs_find(nil) else {
-            throw SQLiteError(code: SQLITE_ERROR, message: "SQLite has no default VFS", context: "registering \(name)")
-        }
+        let base = SQLiteVFS.base
         var v = sqlite3_vfs()
         v.iVersion = 2
         v.szOsFile = SQLiteVFS.fileHeaderSize + innerFileSize
