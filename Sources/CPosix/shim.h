@@ -24,3 +24,10 @@ static inline int ehr_filesystem_type(const char *path, unsigned long *type) {
     *type = (unsigned long)fs.f_type;
     return 0;
 }
+
+// fcntl is variadic, which Swift cannot call: clear O_NONBLOCK after a non-blocking open.
+static inline int ehr_clear_nonblock(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}

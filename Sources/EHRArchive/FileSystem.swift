@@ -58,6 +58,55 @@ public enum FileSystem {
         return Int64(st.st_size)
     }
 
+    /// Opens `path` for reading only if it is a regular file, without blocking on a FIFO or a
+    /// device (open(2) of a FIFO waits for a writer before fstat could look at it): O_NONBLOCK
+    /// for the open, fstat, then blocking reads again. `followingLinks: false` also refuses a
+    /// symbolic link as the last component. Returns the descriptor; the caller closes it.
+    /// `kind` is the error for something that is not a regular file: damage (65) inside the
+    /// archive, not found (66) for a source.
+    public static func openRegularFile(_ path: String, followingLinks: Bool = true,
+                                       kind: EHRError.Kind = .verificationFailed) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (followingLinks ? 0 : O_NOFOLLOW))
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                throw EHRError(kind, "\(path) is a symbolic link, not a file",
+                               hint: "replace the link with the file itself")
+            }
+            throw error("open", path)
+        }
+        do {
+            try requireRegularFile(fd, path, kind: kind)
+            _ = ehr_clear_nonblock(fd)
+            return fd
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Throws unless `fd` is a regular file, naming what it is instead.
+    public static func requireRegularFile(_ fd: Int32, _ path: String, kind: EHRError.Kind = .verificationFailed) throws {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error("stat", path) }
+        let type = st.st_mode & S_IFMT
+        guard type != S_IFREG else { return }
+        throw EHRError(kind, "\(path) is \(describe(type)), not a regular file",
+                       hint: "put the file itself there")
+    }
+
+    /// "a directory", "a FIFO", … for an `st_mode & S_IFMT` value.
+    public static func describe(_ type: mode_t) -> String {
+        switch type {
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO (named pipe)"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        case S_IFLNK: return "a symbolic link"
+        default: return "not a regular file"
+        }
+    }
+
     public static func fsyncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw error("open directory", path) }
