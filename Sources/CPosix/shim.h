@@ -15,6 +15,16 @@ static inline int ehr_rename_noreplace(const char *from, const char *to) {
 #endif
 }
 
+// The same between two open directories.
+static inline int ehr_renameat_noreplace(int fromdir, const char *from, int todir, const char *to) {
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, fromdir, from, todir, to, 1 /* RENAME_NOREPLACE */);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 #include <sys/vfs.h>
 
 // statfs's f_type names the filesystem (tmpfs, overlay, …); Glibc's Swift module lacks statfs.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EHRCore
 import Foundation
 
@@ -20,16 +23,16 @@ public struct Archive: Sendable {
     /// Opens an existing archive.
     public static func open(at root: String) throws -> Archive {
         let archive = Archive(root: root)
-        guard let data = FileManager.default.contents(atPath: archive.markerPath) else {
-            if FileSystem.isDirectory(root) {
-                throw EHRError(.notFound, "\(root) is not an ehrdata archive (no \(markerName))",
-                               hint: "run 'ehrdata init' to create one, or fix 'archive' in the config")
-            }
+        guard FileSystem.isDirectory(root) else {
             throw EHRError(.notFound, "no archive at \(root)",
                            hint: "run 'ehrdata init' to create it, or fix 'archive' in the config")
         }
+        guard let data = try archive.readFile(markerName, limit: 64 * 1024) else {
+            throw EHRError(.notFound, "\(root) is not an ehrdata archive (no \(markerName))",
+                           hint: "run 'ehrdata init' to create one, or fix 'archive' in the config")
+        }
         let header: FormatHeader
-        do { header = try JSONDecoder().decode(FormatHeader.self, from: data) } catch {
+        do { header = try JSONDecoder().decode(FormatHeader.self, from: Data(data)) } catch {
             throw EHRError(.unsupportedFormat, "\(archive.markerPath) is not a readable archive marker",
                            hint: "this directory is not an ehrdata archive, or its marker is damaged")
         }
@@ -47,6 +50,9 @@ public struct Archive: Sendable {
                            hint: "choose an empty or new directory for the archive")
         }
         try FileSystem.makeDirectories(root)
+        // An existing empty directory keeps whatever mode it had (0755, even 1777): the
+        // archive holds patient data, so it becomes 0700 like a new one.
+        guard chmod(root, 0o700) == 0 else { throw FileSystem.error("set mode 0700 on", root) }
         try FileSystem.makeDirectory(archive.snapshotsDirectory)
         try FileSystem.makeDirectory(archive.stagingDirectory)
         let marker = ArchiveMarker(createdAt: Timestamp.iso8601(Date()), archiveID: UUID().uuidString.lowercased(),
@@ -56,9 +62,19 @@ public struct Archive: Sendable {
         return (archive, true)
     }
 
-    /// Published snapshots, oldest first. Staging data is never included.
-    public func snapshotIDs() throws -> [SnapshotID] {
-        try FileSystem.list(snapshotsDirectory).compactMap(SnapshotID.init).sorted()
+    /// Published snapshots, oldest first. Staging data is never included. Entries that are not
+    /// snapshots (a name that is not an id, a regular file) are left out and reported through
+    /// `ignored`; a link named like an id is kept, so that verify and restore report it as damage.
+    public func snapshotIDs(ignored: (String) -> Void = { _ in }) throws -> [SnapshotID] {
+        let entries: [(name: String, type: EntryType)]
+        do { entries = try self.entries("snapshots") } catch let error as EHRError where error.kind == .notFound { return [] }
+        return entries.compactMap { entry in
+            guard let id = SnapshotID(entry.name), entry.type == .directory || entry.type == .symbolicLink else {
+                ignored(entry.name)
+                return nil
+            }
+            return id
+        }.sorted()
     }
 
     public func resolve(_ selector: SnapshotSelector) throws -> SnapshotID {
@@ -67,39 +83,54 @@ public struct Archive: Sendable {
 
     public func snapshotDirectory(_ id: SnapshotID) -> String { snapshotsDirectory + "/" + id.rawValue }
 
-    /// Reads a snapshot's manifest after checking it against `manifest.sha256` and its format.
+    /// The path of `name` inside snapshot `id`, relative to the archive root.
+    public static func snapshotEntry(_ id: SnapshotID, _ name: String) -> String { "snapshots/\(id.rawValue)/\(name)" }
+
+    /// Bounds on the small files a reader takes whole (docs/ARCHIVE-FORMAT.md).
+    public static let manifestLimit = 64 << 20
+    static let digestLimit = 4096
+
+    /// Reads a snapshot's manifest after checking it against `manifest.sha256` and its format,
+    /// then that every number in it is within the format's bounds.
     public func manifest(of id: SnapshotID) throws -> Manifest {
-        let dir = snapshotDirectory(id)
-        let path = dir + "/" + Archive.manifestName
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = try readFile(Self.snapshotEntry(id, Archive.manifestName), limit: Self.manifestLimit) else {
             throw EHRError(.verificationFailed, "snapshot \(id): \(Archive.manifestName) is missing",
                            hint: "this snapshot is damaged; use another snapshot")
         }
-        let digestPath = dir + "/" + Archive.manifestDigestName
-        guard let digestData = FileManager.default.contents(atPath: digestPath) else {
+        guard let digestData = try readFile(Self.snapshotEntry(id, Archive.manifestDigestName), limit: Self.digestLimit) else {
             throw EHRError(.verificationFailed, "snapshot \(id): \(Archive.manifestDigestName) is missing",
                            hint: "this snapshot is damaged; use another snapshot")
         }
-        let actual = SHA256Stream.hex(of: Array(data))
+        let actual = SHA256Stream.hex(of: data)
         guard String(decoding: digestData, as: UTF8.self) == Archive.digestLine(actual) else {
             throw EHRError(.verificationFailed,
                            "snapshot \(id): \(Archive.manifestName) does not match \(Archive.manifestDigestName)",
                            hint: "the manifest was changed or damaged; use another snapshot")
         }
-        return try JSONCoding.decodeManifest(data, what: "snapshot \(id)")
+        let manifest = try JSONCoding.decodeManifest(Data(data), what: "snapshot \(id)")
+        if let problem = manifest.boundsProblem() {
+            throw EHRError(.verificationFailed, "snapshot \(id): manifest has \(problem)",
+                           hint: "this snapshot is damaged; use another snapshot")
+        }
+        return manifest
     }
 
     /// The `sha256sum`-compatible line stored in manifest.sha256.
     public static func digestLine(_ hex: String) -> String { "\(hex)  \(manifestName)\n" }
 
-    /// Staging directories left behind by a crashed writer.
+    /// Staging directories left behind by a crashed writer (names inside `staging/`). A
+    /// `staging` that is a link is damage: nothing is ever removed through it.
     public func leftoverStaging() throws -> [String] {
-        try FileSystem.list(stagingDirectory).map { stagingDirectory + "/" + $0 }
+        do { return try entries("staging").map(\.name) } catch let error as EHRError where error.kind == .notFound { return [] }
     }
+
+    /// Removes one leftover of `leftoverStaging()`, never following a link.
+    public func removeStaging(_ name: String) throws { try removeTree(name, in: "staging") }
 
     /// Starts a new snapshot in staging under a fresh id.
     public func beginSnapshot(at date: Date = Date()) throws -> StagedSnapshot {
         try FileSystem.makeDirectory(stagingDirectory)
+        _ = try openDirectory("staging") // a link there is damage, not a place to write
         for _ in 0..<16 {
             let id = SnapshotID.make(at: date)
             let staging = stagingDirectory + "/" + id.rawValue
@@ -133,5 +164,13 @@ public enum JSONCoding {
             throw EHRError(.verificationFailed, "\(what): manifest does not follow format version \(header.version)",
                            hint: "this snapshot is damaged; use another snapshot")
         }
+    }
+}
+
+/// Manifest paths must stay inside the snapshot's data directory.
+public enum SnapshotPaths {
+    public static func isSafe(_ path: String) -> Bool {
+        guard path.hasPrefix("data/"), !path.hasPrefix("/") else { return false }
+        return !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == ".." || $0 == "." || $0.isEmpty }
     }
 }

@@ -1,8 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPosix
 import EHRCore
 import Foundation
+import Logging
 
 /// The archive's kernel locks (flock), released by the kernel when the holder dies, so a crash
 /// leaves no stale lock to clean up by hand. Two lock files:
@@ -31,8 +33,13 @@ public final class ArchiveLock {
     private var held: [(fd: Int32, recorded: Bool)] = []
     public let mode: Mode
 
+    /// A reader on a read-only archive whose `read.lock` does not exist (and cannot be made)
+    /// runs without it; it changes nothing, so nothing can be half-done by it.
+    public private(set) var readOnlyArchive = false
+
     /// Takes the lock, waiting up to `wait` seconds (0: fail at once with the `locked` code).
-    public init(archive: Archive, mode: Mode, command: String, wait: TimeInterval = 0) throws {
+    public init(archive: Archive, mode: Mode, command: String, wait: TimeInterval = 0,
+                logger: Logger? = nil) throws {
         self.mode = mode
         let deadline = Date().addingTimeInterval(wait)
         do {
@@ -40,10 +47,14 @@ public final class ArchiveLock {
                 try take(archive.root + "/" + ArchiveLock.writerLockName, exclusive: true, command: command, until: deadline)
             }
             try take(archive.root + "/" + ArchiveLock.readerLockName, exclusive: mode == .exclusive,
-                     command: command, until: deadline)
+                     command: command, until: deadline, readerMayGoWithout: mode == .reader)
         } catch {
             release()
             throw error
+        }
+        if readOnlyArchive {
+            logger?.warning("the archive is read-only (or not writable by this user): nothing will be recorded in it",
+                            metadata: ["archive": "\(archive.root)"])
         }
     }
 
@@ -58,9 +69,33 @@ public final class ArchiveLock {
         held = []
     }
 
-    private func take(_ path: String, exclusive: Bool, command: String, until deadline: Date) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileSystem.error("open lock file", path) }
+    private func take(_ path: String, exclusive: Bool, command: String, until deadline: Date,
+                      readerMayGoWithout: Bool = false) throws {
+        // No link is followed and no FIFO waited on; a shared flock needs only read access,
+        // so a reader of a read-only archive opens an existing lock file read-only.
+        let flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK
+        var fd = open(path, O_RDWR | O_CREAT | flags, 0o600)
+        if fd < 0, readerMayGoWithout, [EROFS, EACCES, EPERM].contains(errno) {
+            fd = open(path, O_RDONLY | flags)
+            if fd < 0, errno == ENOENT || errno == EACCES {
+                readOnlyArchive = true
+                return
+            }
+            if fd >= 0 { readOnlyArchive = true }
+        }
+        guard fd >= 0 else {
+            if errno == EROFS {
+                throw EHRError(.failure, "the archive \((path as NSString).deletingLastPathComponent) is on a read-only filesystem",
+                               hint: "\(command) writes to the archive: remount it read-write, or use a writable archive")
+            }
+            if errno == ELOOP { throw Archive.damage((path as NSString).lastPathComponent, "a symbolic link, where a lock file should be") }
+            throw FileSystem.error("open lock file", path)
+        }
+        do { try FileSystem.requireRegularFile(fd, path) } catch {
+            close(fd)
+            throw error
+        }
+        _ = ehr_clear_nonblock(fd)
         while flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 let error = FileSystem.error("lock", path)
@@ -74,7 +109,7 @@ public final class ArchiveLock {
             }
             usleep(100_000)
         }
-        if exclusive {
+        if exclusive && !readOnlyArchive {
             let line = "pid=\(getpid()) host=\(ProcessInfo.processInfo.hostName) command=\(command) since=\(Timestamp.iso8601(Date()))\n"
             ftruncate(fd, 0)
             _ = line.withCString { pwrite(fd, $0, strlen($0), 0) }

@@ -10,6 +10,8 @@ public struct DataFileReader {
     static let maxMemberSize: Int64 = 256 * 1024 * 1024
 
     public let path: String
+    /// Opens the file: inside an archive without following links, or a plain path.
+    private let open: () throws -> InputFile
     public let entry: Manifest.File
     public let codec: Codec
     public var workers: Int
@@ -21,7 +23,23 @@ public struct DataFileReader {
     /// several readers run at once.
     public var membersInFlight: Int
 
+    /// The data file `entry` of snapshot `snapshot`, opened relative to the archive (no link is
+    /// followed; a FIFO or device is refused). Its path must be a safe one under `data/`.
+    public init(archive: Archive, snapshot: SnapshotID, entry: Manifest.File,
+                workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws {
+        guard SnapshotPaths.isSafe(entry.path) else {
+            throw EHRError(.verificationFailed, "snapshot \(snapshot): unsafe path \(entry.path) in the manifest",
+                           hint: "this snapshot is damaged; use another snapshot")
+        }
+        let relative = Archive.snapshotEntry(snapshot, entry.path)
+        try self.init(path: archive.root + "/" + relative, entry: entry, workers: workers) { try archive.openFile(relative) }
+    }
+
     public init(path: String, entry: Manifest.File, workers: Int = OrderedWorkPool<Int, Int, Int>.defaultWorkers) throws {
+        try self.init(path: path, entry: entry, workers: workers) { try InputFile(path: path) }
+    }
+
+    private init(path: String, entry: Manifest.File, workers: Int, open: @escaping () throws -> InputFile) throws {
         guard let codec = Codec(rawValue: entry.codec) else {
             throw EHRError(.unsupportedFormat, "\(entry.path) uses codec '\(entry.codec)', which this ehrdata cannot read",
                            hint: "upgrade ehrdata")
@@ -31,6 +49,7 @@ public struct DataFileReader {
                            hint: "upgrade ehrdata")
         }
         self.path = path
+        self.open = open
         self.entry = entry
         self.codec = codec
         self.workers = max(1, workers)
@@ -47,7 +66,7 @@ public struct DataFileReader {
     /// `verificationFailed` naming the file on any mismatch; the sink may have seen bytes by then,
     /// so callers write to a temp file they discard on error.
     public func read(sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let input = try InputFile(path: path)
+        let input = try open()
         let file = entry.path
         let codec = self.codec
         let pool = OrderedWorkPool<Job, [UInt8], MemberDecompressor>(

@@ -136,6 +136,16 @@ public enum FileSystem {
         throw error("rename into", to)
     }
 
+    /// `renameNoReplace` between two open directories (no path component is resolved again).
+    public static func renameNoReplace(_ from: String, in fromDirectory: Int32, to: String, in toDirectory: Int32,
+                                       display: String) throws {
+        guard ehr_renameat_noreplace(fromDirectory, from, toDirectory, to) != 0 else { return }
+        if errno == EEXIST {
+            throw EHRError(.targetExists, "\(display) already exists", hint: "choose another path or move it away first")
+        }
+        throw error("rename into", display)
+    }
+
     private static func renameat2NoReplace(_ from: String, _ to: String) -> Int32 {
         ehr_rename_noreplace(from, to)
     }

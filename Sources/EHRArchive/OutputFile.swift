@@ -24,6 +24,12 @@ public final class OutputFile {
         self.path = path
     }
 
+    /// Takes ownership of a descriptor opened for writing.
+    init(descriptor: Int32, path: String) {
+        fd = descriptor
+        self.path = path
+    }
+
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -61,9 +67,15 @@ public final class InputFile {
     private let fd: Int32
     public let path: String
 
+    /// Opens a regular file (a FIFO or a device is refused rather than read without end).
     public init(path: String) throws {
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystem.error("open", path) }
+        fd = try FileSystem.openRegularFile(path)
+        self.path = path
+    }
+
+    /// Takes ownership of a descriptor opened for reading.
+    init(descriptor: Int32, path: String) {
+        fd = descriptor
         self.path = path
     }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EHRCompression
 import EHRCore
 import Foundation
@@ -50,10 +53,14 @@ public final class StagedSnapshot {
         try FileSystem.fsyncDirectory(dataDirectory)
         try FileSystem.fsyncDirectory(directory)
         try FileSystem.makeDirectory(archive.snapshotsDirectory)
-        try FileSystem.renameNoReplace(directory, archive.snapshotDirectory(id))
+        // Between the two real directories, never through a link that would publish the
+        // snapshot somewhere outside the archive.
+        let staging = try archive.openDirectory("staging"), snapshots = try archive.openDirectory("snapshots")
+        try FileSystem.renameNoReplace(id.rawValue, in: staging.fd, to: id.rawValue, in: snapshots.fd,
+                                       display: archive.snapshotDirectory(id))
         published = true
-        try FileSystem.fsyncDirectory(archive.snapshotsDirectory)
-        try FileSystem.fsyncDirectory(archive.stagingDirectory)
+        guard fsync(snapshots.fd) == 0 else { throw FileSystem.error("fsync directory", archive.snapshotsDirectory) }
+        guard fsync(staging.fd) == 0 else { throw FileSystem.error("fsync directory", archive.stagingDirectory) }
     }
 
     private func write(_ bytes: [UInt8], to path: String) throws {
@@ -66,6 +73,6 @@ public final class StagedSnapshot {
     /// Removes the staging directory after a failure.
     public func discard() {
         guard !published else { return }
-        try? FileSystem.removeTree(directory)
+        try? archive.removeStaging(id.rawValue)
     }
 }

@@ -16,14 +16,16 @@ public struct VerifyRecord: Codable, Sendable, Equatable {
         self.problems = problems
     }
 
+    /// The record, or nil if there is none or it cannot be read (a link, too large, not JSON).
     public static func load(from archive: Archive, id: SnapshotID) -> VerifyRecord? {
-        let path = archive.snapshotDirectory(id) + "/" + Archive.verifyRecordName
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? JSONDecoder().decode(VerifyRecord.self, from: data)
+        guard let data = try? archive.readFile(Archive.snapshotEntry(id, Archive.verifyRecordName), limit: 1 << 20) else {
+            return nil
+        }
+        return try? JSONDecoder().decode(VerifyRecord.self, from: Data(data))
     }
 
+    /// Replaces the record atomically inside the snapshot's own directory, never through a link.
     public func save(to archive: Archive, id: SnapshotID) throws {
-        try FileSystem.atomicWrite(try JSONCoding.encode(self),
-                                   to: archive.snapshotDirectory(id) + "/" + Archive.verifyRecordName)
+        try archive.writeFileAtomically(try JSONCoding.encode(self), to: Archive.snapshotEntry(id, Archive.verifyRecordName))
     }
 }

@@ -66,8 +66,8 @@ public struct Manifest: Codable, Sendable, Equatable {
             self.files = files
         }
 
-        public var compressedSize: Int64 { files.reduce(0) { $0 + $1.compressed.size } }
-        public var uncompressedSize: Int64 { files.reduce(0) { $0 + $1.uncompressed.size } }
+        public var compressedSize: Int64 { files.map(\.compressed.size).saturatingSum() }
+        public var uncompressedSize: Int64 { files.map(\.uncompressed.size).saturatingSum() }
     }
 
     public struct SQLiteInfo: Codable, Sendable, Equatable {
@@ -155,8 +155,8 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    public var compressedSize: Int64 { sources.reduce(0) { $0 + $1.compressedSize } }
-    public var uncompressedSize: Int64 { sources.reduce(0) { $0 + $1.uncompressedSize } }
+    public var compressedSize: Int64 { sources.map(\.compressedSize).saturatingSum() }
+    public var uncompressedSize: Int64 { sources.map(\.uncompressedSize).saturatingSum() }
 }
 
 public enum SourceKind: String, Codable, Sendable, CaseIterable {

@@ -49,9 +49,13 @@ public struct SnapshotID: Hashable, Comparable, Sendable, CustomStringConvertibl
         func hex(_ r: Range<Int>) -> Bool {
             r.allSatisfy { (48...57).contains(u[$0]) || (97...102).contains(u[$0]) }
         }
-        return digits(0..<8) && u[8] == UInt8(ascii: "T") && digits(9..<15)
+        guard digits(0..<8) && u[8] == UInt8(ascii: "T") && digits(9..<15)
             && u[15] == UInt8(ascii: ".") && digits(16..<19) && u[19] == UInt8(ascii: "Z")
-            && u[20] == UInt8(ascii: "-") && hex(21..<25)
+            && u[20] == UInt8(ascii: "-") && hex(21..<25) else { return false }
+        // A time that cannot exist (month 13, 25 o'clock) is not an id: the calendar would roll
+        // it over to another date, so it must print back as itself.
+        guard let date = Timestamp.parseCompactUTC(String(s.prefix(20))) else { return false }
+        return Timestamp.compactUTC(date) == String(s.prefix(20))
     }
 }
 

@@ -22,8 +22,9 @@ public struct BackupEngine {
     public func run(sourceNames: [String] = []) throws -> Manifest {
         let sources = try selectedSources(sourceNames)
         let archive = try Archive.open(at: configuration.archive)
-        let lock = try ArchiveLock(archive: archive, mode: .writer, command: "backup", wait: lockWait)
+        let lock = try ArchiveLock(archive: archive, mode: .writer, command: "backup", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
+        IntentRecovery(archive: archive, logger: logger).run()
         try removeLeftovers(in: archive)
 
         let started = Date()
@@ -77,11 +78,12 @@ public struct BackupEngine {
     }
 
     /// A backup killed mid-way leaves its staging directory; we hold the writer lock, so no
-    /// other backup can be using it.
+    /// other backup can be using it. Removal never follows a link (a linked `staging` is damage).
     private func removeLeftovers(in archive: Archive) throws {
         for leftover in try archive.leftoverStaging() {
-            logger.warning("removing staging data left by an interrupted backup", metadata: ["path": "\(leftover)"])
-            try FileSystem.removeTree(leftover)
+            logger.warning("removing staging data left by an interrupted backup",
+                           metadata: ["path": "\(archive.stagingDirectory)/\(leftover)"])
+            try archive.removeStaging(leftover)
         }
     }
 }

@@ -1,15 +1,18 @@
 import EHRArchive
 import EHRCore
 import Foundation
+import Logging
 
 /// `ehrdata list`: published snapshots, newest first. A snapshot whose manifest cannot be read
 /// is still listed, marked damaged, so an operator sees it.
 public struct ListEngine {
     public let archive: Archive
+    public let logger: Logger
     public var lockWait: TimeInterval
 
-    public init(archive: Archive, lockWait: TimeInterval = 0) {
+    public init(archive: Archive, logger: Logger, lockWait: TimeInterval = 0) {
         self.archive = archive
+        self.logger = logger
         self.lockWait = lockWait
     }
 
@@ -22,7 +25,11 @@ public struct ListEngine {
         public var uncompressedSize: Int64
         /// nil when readable; otherwise why the manifest could not be read.
         public var problem: String?
-        /// The last verify's outcome, if one was recorded.
+        /// With a `problem`: the manifest is of a format this ehrdata does not read (newer
+        /// version), rather than damaged.
+        public var unsupportedFormat: Bool?
+        /// The last verify's outcome, if one was recorded. Left out when the snapshot is found
+        /// damaged now and that record said ok: an older ok never stands beside a damage.
         public var lastVerify: VerifyRecord?
     }
 
@@ -34,9 +41,10 @@ public struct ListEngine {
     }
 
     public func run() throws -> [Entry] {
-        let lock = try ArchiveLock(archive: archive, mode: .reader, command: "list", wait: lockWait)
+        let lock = try ArchiveLock(archive: archive, mode: .reader, command: "list", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
-        return try archive.snapshotIDs().reversed().map { id in
+        IntentRecovery(archive: archive, logger: logger).run()
+        return try archive.snapshotIDs(ignored: { Warnings.notASnapshot($0, logger) }).reversed().map { id in
             let record = VerifyRecord.load(from: archive, id: id)
             do {
                 let m = try archive.manifest(of: id)
@@ -48,10 +56,21 @@ public struct ListEngine {
                              compressedSize: m.compressedSize, uncompressedSize: m.uncompressedSize,
                              problem: nil, lastVerify: record)
             } catch {
+                let e = error as? EHRError
                 return Entry(id: id.rawValue, startedAt: id.date.map(Timestamp.iso8601), finishedAt: nil,
                              sources: [], compressedSize: 0, uncompressedSize: 0,
-                             problem: "\(error)", lastVerify: record)
+                             problem: e?.message ?? "\(error)", unsupportedFormat: e?.kind == .unsupportedFormat,
+                             lastVerify: record?.ok == true ? nil : record)
             }
         }
+    }
+}
+
+/// Warnings more than one command gives.
+enum Warnings {
+    /// An entry of `snapshots/` that is not a snapshot: never listed, never `latest`.
+    static func notASnapshot(_ name: String, _ logger: Logger) {
+        logger.warning("ignoring an entry of snapshots/ that is not a snapshot (not a snapshot id, or not a directory)",
+                       metadata: ["entry": "\(name)"])
     }
 }

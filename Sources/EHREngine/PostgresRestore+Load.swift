@@ -22,7 +22,7 @@ extension PostgresRestore {
 
     /// A table's data file; the inflated stream is not hashed (see `checksUncompressedDigest`).
     func tableReader(_ file: Manifest.File, workers: Int = 1) throws -> DataFileReader {
-        var reader = try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file, workers: workers)
+        var reader = try DataFileReader(archive: archive, snapshot: snapshot, entry: file, workers: workers)
         reader.checksUncompressedDigest = false
         // Up to `jobs` small-table readers and the big-table reader run at once: one member per
         // worker, plus one being read, keeps the restore under 100 MB.

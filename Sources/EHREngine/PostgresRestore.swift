@@ -173,7 +173,7 @@ final class PostgresRestore {
                            hint: "this snapshot is damaged; use another snapshot")
         }
         let output = try OutputFile(creating: path)
-        try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file).read { try output.write($0) }
+        try DataFileReader(archive: archive, snapshot: snapshot, entry: file).read { try output.write($0) }
         try output.close()
     }
 

@@ -110,14 +110,24 @@ public struct RestoreEngine {
     /// return false for a dry run), then restores. Returns nil when `confirm` declined.
     public func run(_ request: Request, confirm: (Plan) throws -> Bool) throws -> Result? {
         let lock = try ArchiveLock(archive: archive, mode: request.inPlace ? .writer : .reader,
-                                   command: "restore", wait: lockWait)
+                                   command: "restore", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
         let id = try archive.resolve(request.snapshot)
         let manifest = try archive.manifest(of: id)
         let sources = try select(request, in: manifest)
+        // What a killed restore left goes first: for these sources, also their work databases.
+        let connections = request.connections.filter { name, _ in sources.contains { $0.name == name } }
+        let unresolved = IntentRecovery(archive: archive, logger: logger, postgresConnections: connections).run()
+        if let source = sources.first(where: { unresolved[$0.name] != nil }) {
+            throw EHRError(.failure, "source '\(source.name)': an interrupted restore could not be finished or undone: \(unresolved[source.name]!)",
+                           hint: "see docs/RUNBOOK.md, \"After a killed restore\"")
+        }
         let stamp = Timestamp.compactUTC(Date())
         var restorers: [Restorer] = []
-        defer { for r in restorers where !r.published { r.discard() } }
+        defer {
+            for r in restorers where !r.published { r.discard() }
+            for r in restorers { r.intent?.finish() }
+        }
         for source in sources {
             do { restorers.append(try restorer(for: source, request, id: id, stamp: stamp)) } catch {
                 throw ErrorMapping.map(error, source: source.name)
@@ -130,6 +140,9 @@ public struct RestoreEngine {
             throw EHRError(.locked, "\(busy.target) is open in \(busy.inUseBy.joined(separator: ", ")); "
                 + "renaming it now would lose that process's later writes",
                 hint: "stop the service using it, then retry; --force restores anyway")
+        }
+        for r in restorers {
+            r.intent = try holdIntent(r.intentRecord(snapshot: id), readOnly: lock.readOnlyArchive)
         }
         for r in restorers {
             do { try r.materialize() } catch { throw ErrorMapping.map(error, source: r.step.source) }
@@ -145,6 +158,17 @@ public struct RestoreEngine {
                                            verified: r.verification))
         }
         return Result(plan: plan, restored: restored)
+    }
+
+    /// Writes a restore's intent record before its first step. A reader of a read-only archive
+    /// goes on without one (restoring from read-only media must work), with a warning.
+    private func holdIntent(_ record: IntentRecord, readOnly: Bool) throws -> HeldIntent? {
+        do { return try HeldIntent(archive: archive, record: record) } catch {
+            guard readOnly else { throw error }
+            logger.warning("the archive is read-only: no intent record written; if this restore is killed, remove its temp file or work database by hand",
+                           metadata: ["source": "\(record.source)"])
+            return nil
+        }
     }
 
     private func select(_ request: Request, in manifest: Manifest) throws -> [Manifest.Source] {
@@ -193,7 +217,14 @@ public struct RestoreEngine {
                 let step = Step(source: source.name, kind: "sqlite", target: target, restoredBytes: bytes, keeps: [], inUseBy: [])
                 return SQLiteRestorer(SQLiteRestore(archive: archive, snapshot: id, source: source, target: target), step, stamp)
             }
-            target = Paths.absolute(request.sqlitePaths[source.name] ?? source.sqlite!.path)
+            // In place means where the config says the source lives: the manifest's path (untrusted,
+            // and perhaps another machine's) never chooses what is replaced.
+            guard let configured = request.sqlitePaths[source.name] else {
+                throw EHRError(.configuration,
+                               "source '\(source.name)' is not in the config, so there is no place to restore it in (the snapshot recorded \(source.sqlite!.path))",
+                               hint: "restore it elsewhere with --to PATH, or add the source to the config")
+            }
+            target = Paths.absolute(configured)
             let directory = (target as NSString).deletingLastPathComponent
             guard FileSystem.isDirectory(directory) else {
                 throw EHRError(.notFound, "directory \(directory) of source '\(source.name)' does not exist",
@@ -213,7 +244,7 @@ public struct RestoreEngine {
                                               options: .init(owners: request.owners, privileges: request.privileges, jobs: request.jobs),
                                               logger: logger)
             try restore.preflight()
-            let bytes = source.files.reduce(0) { $0 + $1.uncompressed.size }
+            let bytes = source.uncompressedSize
             var step = Step(source: source.name, kind: "postgres", target: restore.target, restoredBytes: bytes, keeps: [], inUseBy: [])
             if request.inPlace {
                 step.keeps = [Kept(path: restore.original, keptAs: restore.keptName, bytes: 0)]
@@ -228,8 +259,11 @@ public struct RestoreEngine {
 class Restorer {
     let step: RestoreEngine.Step
     var published = false
+    /// This source's intent record, held from before its first step until it is over.
+    var intent: HeldIntent?
     var verification: String { "" }
     init(step: RestoreEngine.Step) { self.step = step }
+    func intentRecord(snapshot: SnapshotID) throws -> IntentRecord { fatalError("subclass") }
     func materialize() throws {}
     func publish(inPlace: Bool) throws {}
     func discard() {}
@@ -244,9 +278,13 @@ final class SQLiteRestorer: Restorer {
         super.init(step: step)
     }
     override var verification: String { "SHA-256 and integrity_check ok" }
+    override func intentRecord(snapshot: SnapshotID) throws -> IntentRecord {
+        IntentRecord(kind: .sqlite, snapshot: snapshot, source: step.source,
+                     sqlite: .init(target: restore.target, temp: restore.temp))
+    }
     override func materialize() throws { try restore.materialize() }
     override func publish(inPlace: Bool) throws {
-        if inPlace { try restore.swapInPlace(stamp: stamp) } else { try restore.publishNewFile() }
+        if inPlace { try restore.swapInPlace(stamp: stamp, intent: intent) } else { try restore.publishNewFile() }
         published = true
     }
     override func discard() { restore.discardTemp() }
@@ -259,6 +297,11 @@ final class PostgresRestorer: Restorer {
         super.init(step: step)
     }
     override var verification: String { "row counts, content digests and sequences ok" }
+    override func intentRecord(snapshot: SnapshotID) throws -> IntentRecord {
+        // A database that exists already (an empty --to-database target) is not ours to drop.
+        IntentRecord(kind: .postgres, snapshot: snapshot, source: step.source,
+                     postgres: .init(workDatabase: try restore.workExists() ? nil : restore.work))
+    }
     override func materialize() throws { try restore.materialize() }
     override func publish(inPlace: Bool) throws {
         if inPlace { try restore.swapInPlace() } else { restore.publishNew() }

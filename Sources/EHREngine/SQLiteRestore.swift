@@ -54,12 +54,7 @@ final class SQLiteRestore {
 
     /// Streams and verifies the copy into the temp file. Nothing outside the temp file changes.
     func materialize() throws {
-        let file = source.files[0]
-        guard SnapshotPaths.isSafe(file.path) else {
-            throw EHRError(.verificationFailed, "snapshot \(snapshot): unsafe path \(file.path) in the manifest",
-                           hint: "this snapshot is damaged; use another snapshot")
-        }
-        let reader = try DataFileReader(path: archive.snapshotDirectory(snapshot) + "/" + file.path, entry: file)
+        let reader = try DataFileReader(archive: archive, snapshot: snapshot, entry: source.files[0])
         let output = try OutputFile(creating: temp)
         tempExists = true
         try reader.read { try output.write($0) }
@@ -90,8 +85,10 @@ final class SQLiteRestore {
 
     /// Moves the current files aside (companions first, so a stale -wal can never pair with the
     /// restored database), then renames the verified copy into place. The restored file takes the
-    /// replaced database's owner and mode, so the service can open it.
-    func swapInPlace(stamp: String) throws {
+    /// replaced database's owner and mode, so the service can open it. Before the first rename
+    /// the moves are written into the intent record (if there is one), so that a kill between
+    /// any two renames is undone by the next command (`recover`).
+    func swapInPlace(stamp: String, intent: HeldIntent?) throws {
         // Listed again now: a -wal may have appeared or gone since the plan was shown.
         let kept = SQLiteRestore.filesToKeep(target, stamp: stamp)
         if let original = kept.first(where: { $0.path == target }) {
@@ -101,12 +98,22 @@ final class SQLiteRestore {
                 chmod(temp, st.st_mode & 0o7777)
             }
         }
-        for file in kept.sorted(by: { $0.path.count > $1.path.count }) {
-            try FileSystem.renameNoReplace(file.path, file.keptAs)
+        let moves = kept.sorted(by: { $0.path.count > $1.path.count }).map { IntentRecord.Move(from: $0.path, to: $0.keptAs) }
+        if let intent {
+            var record = intent.record
+            record.phase = .swap
+            record.sqlite?.moves = moves
+            try intent.update(record)
         }
+        for (step, move) in moves.enumerated() {
+            TestHooks.checkpoint("sqlite-swap-rename-\(step + 1)")
+            try FileSystem.renameNoReplace(move.from, move.to)
+        }
+        TestHooks.checkpoint("sqlite-swap-rename-restored")
         try FileSystem.renameNoReplace(temp, target)
         tempExists = false
         try FileSystem.fsyncDirectory((target as NSString).deletingLastPathComponent)
+        TestHooks.checkpoint("sqlite-swap-done")
     }
 
     /// Removes the temp file (and anything SQLite made beside it) if it was not published.

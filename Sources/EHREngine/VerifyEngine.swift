@@ -34,94 +34,140 @@ public struct VerifyEngine {
         public var filesChecked: Int
         public var bytesChecked: Int64
         public var problems: [String]
+        /// Every problem is a format this ehrdata does not read (a newer manifest version, an
+        /// unknown codec or encryption): exit 76 rather than 65, since nothing is known damaged.
+        public var unsupportedFormat: Bool
+        /// Whether the verdict was written to `verify.json` (not on a read-only archive).
+        public var recorded: Bool
     }
 
+    /// Verifies each snapshot and records its verdict. A verdict that cannot be recorded (a
+    /// read-only archive, a damaged snapshot directory) is warned about; the rest still run.
     public func run(_ ids: [SnapshotID], depth: Depth = .checksums) throws -> [Report] {
-        let lock = try ArchiveLock(archive: archive, mode: .reader, command: "verify", wait: lockWait)
+        let lock = try ArchiveLock(archive: archive, mode: .reader, command: "verify", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
-        return try ids.map { id in
-            let report = verify(id, depth: depth)
+        IntentRecovery(archive: archive, logger: logger).run()
+        return ids.map { id in
+            var report = verify(id, depth: depth)
             let record = VerifyRecord(verifiedAt: Timestamp.iso8601(Date()), depth: depth.rawValue,
                                       ok: report.ok, problems: report.problems)
-            try record.save(to: archive, id: id)
+            do {
+                try record.save(to: archive, id: id)
+                report.recorded = true
+            } catch {
+                logger.warning("verdict not recorded", metadata: [
+                    "snapshot": "\(id)", "reason": "\((error as? EHRError)?.message ?? "\(error)")",
+                ])
+            }
             logger.info("verified snapshot", metadata: ["snapshot": "\(id)", "ok": "\(report.ok)", "depth": "\(depth)"])
             return report
         }
     }
 
+    public static func warnNotASnapshot(_ name: String, _ logger: Logger) { Warnings.notASnapshot(name, logger) }
+
+    /// One problem, and whether it is "this ehrdata cannot read that" rather than damage.
+    private struct Problem {
+        var message: String
+        var unsupported: Bool
+        init(_ error: Error, file: String? = nil) {
+            let e = (error as? EHRError) ?? (ErrorMapping.map(error) as? EHRError) ?? EHRError(.failure, "\(error)")
+            if let file, !e.message.hasPrefix(file) { message = "\(file): \(e.message)" } else { message = e.message }
+            unsupported = e.kind == .unsupportedFormat
+        }
+        init(_ message: String, unsupported: Bool = false) {
+            self.message = message
+            self.unsupported = unsupported
+        }
+    }
+
     func verify(_ id: SnapshotID, depth: Depth) -> Report {
-        var report = Report(id: id.rawValue, ok: false, depth: depth, filesChecked: 0, bytesChecked: 0, problems: [])
-        let dir = archive.snapshotDirectory(id)
+        var report = Report(id: id.rawValue, ok: false, depth: depth, filesChecked: 0, bytesChecked: 0, problems: [],
+                            unsupportedFormat: false, recorded: false)
+        var problems: [Problem] = []
+        defer {
+            report.problems = problems.map(\.message)
+            report.ok = problems.isEmpty
+            report.unsupportedFormat = !problems.isEmpty && problems.allSatisfy(\.unsupported)
+        }
         let manifest: Manifest
         do { manifest = try archive.manifest(of: id) } catch {
-            report.problems.append((error as? EHRError)?.message ?? "\(error)")
+            problems.append(Problem(error))
             return report
         }
         let expected = Set(manifest.sources.flatMap(\.files).map(\.path) + [Archive.manifestName, Archive.manifestDigestName])
         let present: Set<String>
-        do { present = Set(try FileSystem.filesRecursively(dir)) } catch {
-            report.problems.append("snapshot \(id): cannot list its files")
+        do {
+            let (files, others) = try SnapshotFiles.list(archive, id)
+            present = files
+            problems += others.map { Problem("\($0.path): \($0.what) in snapshot \(id), where only files and directories belong") }
+        } catch {
+            problems.append(Problem(error))
             return report
         }
         for extra in present.subtracting(expected).sorted()
         where extra != Archive.verifyRecordName && !extra.hasPrefix(Archive.verifyRecordName + ".tmp-") {
-            report.problems.append("\(extra): unexpected file in snapshot \(id)")
+            problems.append(Problem("\(extra): unexpected file in snapshot \(id)"))
         }
         for source in manifest.sources {
             for file in source.files {
-                if let problem = check(file, of: source, in: dir, present: present, depth: depth, report: &report) {
-                    report.problems.append(problem)
+                if let problem = check(file, of: source, id: id, present: present, depth: depth, report: &report) {
+                    problems.append(problem)
                 }
             }
         }
-        report.ok = report.problems.isEmpty
         return report
     }
 
     /// One file's problem, or nil when it is sound at `depth`.
-    private func check(_ file: Manifest.File, of source: Manifest.Source, in dir: String, present: Set<String>,
-                       depth: Depth, report: inout Report) -> String? {
-        guard SnapshotPaths.isSafe(file.path) else { return "\(file.path): unsafe path in the manifest" }
-        guard present.contains(file.path) else { return "\(file.path): missing from snapshot \(report.id)" }
-        let path = dir + "/" + file.path
+    private func check(_ file: Manifest.File, of source: Manifest.Source, id: SnapshotID, present: Set<String>,
+                       depth: Depth, report: inout Report) -> Problem? {
+        guard SnapshotPaths.isSafe(file.path) else { return Problem("\(file.path): unsafe path in the manifest") }
+        guard present.contains(file.path) else { return Problem("\(file.path): missing from snapshot \(report.id)") }
+        // Checked at every depth: a codec or encryption this ehrdata cannot read is "upgrade",
+        // whether or not the bytes are inflated.
+        guard Codec(rawValue: file.codec) != nil else {
+            return Problem("\(file.path): codec '\(file.codec)' is not one this ehrdata reads; upgrade ehrdata", unsupported: true)
+        }
+        guard file.encryption == nil else {
+            return Problem("\(file.path): encrypted, which this ehrdata cannot read; upgrade ehrdata", unsupported: true)
+        }
         do {
             guard depth == .deep else {
-                let (size, digest) = try Self.digest(of: path)
+                let (size, digest) = try Self.digest(of: try archive.openFile(Archive.snapshotEntry(id, file.path)))
                 report.filesChecked += 1
-                report.bytesChecked += size
-                if size != file.compressed.size { return "\(file.path): size \(size) bytes, manifest says \(file.compressed.size)" }
-                if digest != file.compressed.sha256 { return "\(file.path): SHA-256 does not match the manifest" }
+                report.bytesChecked = [report.bytesChecked, size].saturatingSum()
+                if size != file.compressed.size { return Problem("\(file.path): size \(size) bytes, manifest says \(file.compressed.size)") }
+                if digest != file.compressed.sha256 { return Problem("\(file.path): SHA-256 does not match the manifest") }
                 return nil
             }
             // Deep: one read per file; DataFileReader checks the compressed size and digest too.
             report.filesChecked += 1
-            report.bytesChecked += file.compressed.size
+            report.bytesChecked = [report.bytesChecked, file.compressed.size].saturatingSum()
+            let reader = try DataFileReader(archive: archive, snapshot: id, entry: file)
             if source.kind == .sqlite, file.role == "sqlite-database" {
-                return try deepCheckSQLite(file, at: path)
+                return try deepCheckSQLite(reader).map { Problem($0) }
             }
-            try DataFileReader(path: path, entry: file).read { _ in }
+            try reader.read { _ in }
             return nil
-        } catch let error as EHRError {
-            return error.message.hasPrefix(file.path) ? error.message : "\(file.path): \(error.message)"
         } catch {
-            return "\(file.path): \(ErrorMapping.map(error))"
+            return Problem(error, file: file.path)
         }
     }
 
     /// Restores the database into a temp directory (checking both digests on the way) and runs
     /// integrity_check on it; the copy is removed afterwards.
-    private func deepCheckSQLite(_ file: Manifest.File, at path: String) throws -> String? {
+    private func deepCheckSQLite(_ reader: DataFileReader) throws -> String? {
         let temp = try TempPath(in: scratchDirectory, name: "verify.sqlite")
         defer { temp.remove() }
         let output = try OutputFile(creating: temp.file)
-        try DataFileReader(path: path, entry: file).read { try output.write($0) }
+        try reader.read { try output.write($0) }
         try output.close()
         let problems = try SQLiteConnection(path: temp.file, mode: .immutable).integrityProblems()
-        return problems.isEmpty ? nil : "\(file.path): integrity_check of the restored copy: \(problems[0])"
+        return problems.isEmpty ? nil : "\(reader.entry.path): integrity_check of the restored copy: \(problems[0])"
     }
 
-    static func digest(of path: String) throws -> (Int64, String) {
-        let input = try InputFile(path: path)
+    static func digest(of input: InputFile) throws -> (Int64, String) {
         var hash = SHA256Stream()
         var total: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -150,10 +196,24 @@ struct TempPath {
     func remove() { try? FileManager.default.removeItem(atPath: directory) }
 }
 
-/// Manifest paths must stay inside the snapshot's data directory.
-enum SnapshotPaths {
-    static func isSafe(_ path: String) -> Bool {
-        guard path.hasPrefix("data/"), !path.hasPrefix("/") else { return false }
-        return !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == ".." || $0 == "." || $0.isEmpty }
+/// The entries of a snapshot directory, walked without following links: the regular files (as
+/// paths relative to the snapshot) and everything else (links, FIFOs, devices), which is damage.
+enum SnapshotFiles {
+    static func list(_ archive: Archive, _ id: SnapshotID) throws -> (files: Set<String>, others: [(path: String, what: String)]) {
+        var files = Set<String>(), others: [(String, String)] = []
+        func walk(_ rel: String) throws {
+            let base = "snapshots/\(id.rawValue)" + (rel.isEmpty ? "" : "/" + rel)
+            for (name, type) in try archive.entries(base) {
+                let child = rel.isEmpty ? name : rel + "/" + name
+                switch type {
+                case .file: files.insert(child)
+                case .directory: try walk(child)
+                case .symbolicLink: others.append((child, "a symbolic link"))
+                case .other(let what): others.append((child, what))
+                }
+            }
+        }
+        try walk("")
+        return (files, others)
     }
 }

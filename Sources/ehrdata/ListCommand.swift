@@ -24,12 +24,13 @@ struct List: ParsableCommand {
     func run() throws {
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
-            return try ListEngine(archive: try Archive.open(at: config.archive), lockWait: try lock.seconds).run()
+            return try ListEngine(archive: try Archive.open(at: config.archive), logger: global.makeLogger("list"),
+                                  lockWait: try lock.seconds).run()
         }) { entries in
             if entries.isEmpty { return "no snapshots yet; run 'ehrdata backup'" }
             return Output.table(["SNAPSHOT", "STARTED (UTC)", "SOURCES", "SIZE", "COMPRESSED", "VERIFIED"], entries.map { e in
                 [e.id, e.startedAt ?? "?",
-                 e.problem == nil ? e.sources.map(\.name).joined(separator: ",") : "DAMAGED",
+                 e.problem == nil ? e.sources.map(\.name).joined(separator: ",") : (e.unsupportedFormat == true ? "NEWER FORMAT" : "DAMAGED"),
                  ByteFormat.human(e.uncompressedSize), ByteFormat.human(e.compressedSize),
                  e.lastVerify.map { ($0.ok ? "ok " : "FAILED ") + $0.verifiedAt } ?? "never"]
             })

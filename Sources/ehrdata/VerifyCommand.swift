@@ -19,8 +19,12 @@ struct Verify: ParsableCommand {
               ehrdata verify 20261129T0936 --deep
               ehrdata verify --all --json
 
+            On a read-only archive the verdict is printed and the exit status is the same,
+            with a warning that nothing was recorded.
+
             Exit status: 0 all good, 65 a snapshot failed (the file is named), 66 no such
-            snapshot, 75 locked (only while a prune runs).
+            snapshot, 75 locked (only while a prune runs), 76 a snapshot is of a format
+            (manifest version, codec, encryption) this ehrdata does not read.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -47,7 +51,8 @@ struct Verify: ParsableCommand {
         var reports: [VerifyEngine.Report] = []
         try Output.run(json: global.json, {
             let archive = try Archive.open(at: try global.loadConfiguration().archive)
-            let ids = all ? try archive.snapshotIDs() : [try archive.resolve(SnapshotSelector(snapshot ?? "latest"))]
+            let ids = all ? try archive.snapshotIDs(ignored: { VerifyEngine.warnNotASnapshot($0, logger) })
+                          : [try archive.resolve(SnapshotSelector(snapshot ?? "latest"))]
             var engine = VerifyEngine(archive: archive, logger: logger, lockWait: try lock.seconds)
             if let scratchDir { engine.scratchDirectory = scratchDir }
             reports = try engine.run(ids, depth: deep ? .deep : .checksums)
@@ -55,14 +60,19 @@ struct Verify: ParsableCommand {
         }) { reports in
             reports.map { r in
                 r.ok ? "\(r.id): ok (\(r.depth.rawValue); \(r.filesChecked) file\(r.filesChecked == 1 ? "" : "s"), \(ByteFormat.human(r.bytesChecked)))"
-                     : "\(r.id): FAILED\n" + r.problems.map { "  - \($0)" }.joined(separator: "\n")
+                     : "\(r.id): \(r.unsupportedFormat ? "UNSUPPORTED FORMAT" : "FAILED")\n" + r.problems.map { "  - \($0)" }.joined(separator: "\n")
             }.joined(separator: "\n")
         }
-        let failed = reports.filter { !$0.ok }
-        if let first = failed.first {
-            let what = failed.count == 1 ? "snapshot \(first.id) failed verification" : "\(failed.count) snapshots failed verification; first: \(first.id)"
+        // Damage (65) outranks a format this ehrdata cannot read (76): the first needs a person.
+        let damaged = reports.filter { !$0.ok && !$0.unsupportedFormat }
+        if let first = damaged.first {
+            let what = damaged.count == 1 ? "snapshot \(first.id) failed verification" : "\(damaged.count) snapshots failed verification; first: \(first.id)"
             try Output.fail(EHRError(.verificationFailed, "\(what): \(first.problems.first ?? "")",
                                      hint: "restore from a snapshot that verifies"), json: global.json)
+        }
+        if let first = reports.first(where: { !$0.ok }) {
+            try Output.fail(EHRError(.unsupportedFormat, "snapshot \(first.id) cannot be verified by this ehrdata: \(first.problems.first ?? "")",
+                                     hint: "upgrade ehrdata; nothing was changed"), json: global.json)
         }
     }
 }
