@@ -84,17 +84,17 @@ public struct VerifyEngine {
     func verify(_ id: SnapshotID, depth: Depth) -> Report {
         var report = Report(id: id.rawValue, ok: false, depth: depth, filesChecked: 0, bytesChecked: 0, problems: [],
                             unsupportedFormat: false, recorded: false)
-        var problems: [Problem] = []
-        defer {
-            report.problems = problems.map(\.message)
-            report.ok = problems.isEmpty
-            report.unsupportedFormat = !problems.isEmpty && problems.allSatisfy(\.unsupported)
-        }
+        let problems = self.problems(of: id, depth: depth, report: &report)
+        report.problems = problems.map(\.message)
+        report.ok = problems.isEmpty
+        report.unsupportedFormat = !problems.isEmpty && problems.allSatisfy(\.unsupported)
+        return report
+    }
+
+    private func problems(of id: SnapshotID, depth: Depth, report: inout Report) -> [Problem] {
         let manifest: Manifest
-        do { manifest = try archive.manifest(of: id) } catch {
-            problems.append(Problem(error))
-            return report
-        }
+        do { manifest = try archive.manifest(of: id) } catch { return [Problem(error)] }
+        var problems: [Problem] = []
         let expected = Set(manifest.sources.flatMap(\.files).map(\.path) + [Archive.manifestName, Archive.manifestDigestName])
         let present: Set<String>
         do {
@@ -102,8 +102,7 @@ public struct VerifyEngine {
             present = files
             problems += others.map { Problem("\($0.path): \($0.what) in snapshot \(id), where only files and directories belong") }
         } catch {
-            problems.append(Problem(error))
-            return report
+            return problems + [Problem(error)]
         }
         for extra in present.subtracting(expected).sorted()
         where extra != Archive.verifyRecordName && !extra.hasPrefix(Archive.verifyRecordName + ".tmp-") {
@@ -116,7 +115,7 @@ public struct VerifyEngine {
                 }
             }
         }
-        return report
+        return problems
     }
 
     /// One file's problem, or nil when it is sound at `depth`.

@@ -50,7 +50,7 @@ import Testing
         defer { withExtendedLifetime(dir) {} }
         _ = try BackupEngine(configuration: config, logger: Logger(label: "test")).run()
         let reader = try ArchiveLock(archive: archive, mode: .reader, command: "test")
-        #expect(try ListEngine(archive: archive).run().count == 1)
+        #expect(try ListEngine(archive: archive, logger: Logger(label: "test")).run().count == 1)
         withExtendedLifetime(reader) {}
     }
 
