@@ -150,6 +150,37 @@ import Testing
         #expect(try TreeState(ws.archive) == before)
     }
 
+    // MARK: a full disk
+
+    /// A small tmpfs mounted at `path` (unmounted when the returned value's closure runs).
+    func smallFilesystem(at path: String, kilobytes: Int) throws -> () -> Void {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mount = try Run.program("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kilobytes)k,mode=0700", "tmpfs", path])
+        try #require(mount.status == 0, "mount tmpfs: \(mount.stderr)")
+        return { _ = try? Run.program("/bin/umount", [path]) }
+    }
+
+    @Test func aFullDiskFailsBackupAndRestoreCleanly() throws {
+        let ws = try Workspace(initialise: false)
+        let unmountArchive = try smallFilesystem(at: ws.archive, kilobytes: 256) // the fixture compresses to ~750 KiB
+        defer { withExtendedLifetime(ws) { unmountArchive() } }
+        _ = try ws.ok(["init"])
+        let backup = try ws.run(["backup"])
+        expectFailure(backup, code: 1, mentions: ["disk is full"])
+        #expect(try ws.snapshotIDs().isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws.archive + "/staging").isEmpty)
+
+        // Restore onto a full disk: nothing half-written is left at the target or beside it.
+        let roomy = try Workspace()
+        _ = try roomy.ok(["backup"])
+        let target = roomy.dir.file("small")
+        let unmountTarget = try smallFilesystem(at: target, kilobytes: 256)
+        defer { withExtendedLifetime(roomy) { unmountTarget() } }
+        expectFailure(try roomy.run(["restore", "latest", "--to", target + "/backend.sqlite"]), code: 1, mentions: ["disk is full"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: roomy.archive + "/intents").isEmpty)
+    }
+
     // MARK: init
 
     @Test(arguments: [0o755, 0o1777])
