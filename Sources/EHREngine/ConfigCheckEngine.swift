@@ -47,52 +47,81 @@ public struct ConfigCheckEngine {
         for source in configuration.sources where source.kind == .sqlite {
             warnings += Placement.warnings(for: source, archive: configuration.archive)
         }
-        return Result(config: configuration.origin, archive: configuration.archive,
-                      sources: configuration.sources.map(check), warnings: warnings)
+        var sources: [SourceStatus] = []
+        for source in configuration.sources {
+            let (status, found) = check(source)
+            sources.append(status)
+            warnings += found
+        }
+        return Result(config: configuration.origin, archive: configuration.archive, sources: sources, warnings: warnings)
     }
 
-    private func check(_ source: SourceConfig) -> SourceStatus {
+    /// The source's status, and warnings about what was found in it.
+    private func check(_ source: SourceConfig) -> (SourceStatus, [String]) {
         switch source.kind {
         case .sqlite:
-            let path = source.path ?? ""
-            var status = SourceStatus(name: source.name, kind: "sqlite", location: path, ok: false, detail: "")
-            guard FileManager.default.fileExists(atPath: path) else {
-                status.detail = "database file does not exist"
-                return status
-            }
+            return checkSQLite(source)
+        case .postgres:
+            return (checkPostgres(source), [])
+        }
+    }
+
+    /// The same file check as `backup`, then a read-only look that changes nothing, not even a
+    /// hot journal (which `backup`, opening as a writer, lets SQLite roll back).
+    private func checkSQLite(_ source: SourceConfig) -> (SourceStatus, [String]) {
+        let path = source.path ?? ""
+        var status = SourceStatus(name: source.name, kind: "sqlite", location: path, ok: false, detail: "")
+        do throws(SQLiteSourceFile.Refusal) { try SQLiteSourceFile.check(path) } catch {
+            status.detail = "\(error.detail) (hint: \(error.hint))"
+            return (status, [])
+        }
+        do {
+            let db = try SQLiteConnection(path: path, mode: .readOnly)
             do {
-                let db = try SQLiteConnection(path: path, mode: .readOnly)
                 let mode = try db.journalMode
                 let tables = try db.tableNames().count
                 status.ok = true
                 status.detail = "readable, journal mode \(mode), \(tables) tables"
-            } catch let error as SQLiteError {
-                status.detail = "\(error.message) (hint: \(error.hint))"
-            } catch {
-                status.detail = "\(error)"
-            }
-            return status
-        case .postgres:
-            var status = SourceStatus(name: source.name, kind: "postgres",
-                                      location: Redaction.connectionString(source.connection ?? ""), ok: false, detail: "")
-            do {
-                let db = try PostgresConnection(connectionString: source.connection ?? "",
-                                                overrides: [("application_name", "ehrdata config check")])
-                let info = try PostgresCatalog(db).database()
-                let tools = try PostgresTools.locate().majorVersion()
-                guard tools.major >= info.serverVersionNum / 10000 else {
-                    status.detail = "\(tools.text) cannot dump server \(info.serverVersion); install newer client tools"
-                    return status
-                }
+                guard tables == 0 else { return (status, []) }
+                return (status, ["source '\(source.name)': \(path) is a SQLite database with no tables: "
+                                 + SQLiteSourceFile.wrongPathHint])
+            } catch let error as SQLiteError where error.isHotJournal {
+                // SQLite reads nothing, not even the journal mode, before the rollback, which a
+                // read-only connection may not do. `backup` opens as a writer and lets it happen.
                 status.ok = true
-                status.detail = "connected: PostgreSQL \(info.serverVersion), database \(info.name) (\(info.encoding)), \(tools.text)"
-            } catch let error as PostgresError {
-                status.detail = "\(error.message) (hint: \(error.hint))"
-            } catch {
-                status.detail = "\(error)"
+                status.detail = "a rollback-journal database with a hot journal (tables are counted once a writer has rolled it back)"
+                return (status, ["source '\(source.name)': \(path) has a hot journal, which SQLite rolls back on the "
+                                 + "next open by a writer (the next backup, if it may write the file); a writer "
+                                 + "crashed mid-transaction, see the service's logs"])
             }
-            return status
+        } catch let error as SQLiteError {
+            status.detail = "\(error.message) (hint: \(error.hint))"
+        } catch {
+            status.detail = "\(error)"
         }
+        return (status, [])
+    }
+
+    private func checkPostgres(_ source: SourceConfig) -> SourceStatus {
+        var status = SourceStatus(name: source.name, kind: "postgres",
+                                  location: Redaction.connectionString(source.connection ?? ""), ok: false, detail: "")
+        do {
+            let db = try PostgresConnection(connectionString: source.connection ?? "",
+                                            overrides: [("application_name", "ehrdata config check")])
+            let info = try PostgresCatalog(db).database()
+            let tools = try PostgresTools.locate().majorVersion()
+            guard tools.major >= info.serverVersionNum / 10000 else {
+                status.detail = "\(tools.text) cannot dump server \(info.serverVersion); install newer client tools"
+                return status
+            }
+            status.ok = true
+            status.detail = "connected: PostgreSQL \(info.serverVersion), database \(info.name) (\(info.encoding)), \(tools.text)"
+        } catch let error as PostgresError {
+            status.detail = "\(error.message) (hint: \(error.hint))"
+        } catch {
+            status.detail = "\(error)"
+        }
+        return status
     }
 }
 

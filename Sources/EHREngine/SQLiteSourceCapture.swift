@@ -30,9 +30,10 @@ struct SQLiteSourceCapture {
         guard let path = source.path else {
             throw EHRError(.configuration, "source '\(source.name)' has no path", hint: "add 'path:' to it in the config")
         }
-        guard FileSystem.exists(path) else {
-            throw EHRError(.notFound, "source '\(source.name)': database file \(path) does not exist",
-                           hint: "fix 'path' in the config; 'ehrdata config check' lists the sources")
+        // Before SQLite opens it: a FIFO would block the open, and an empty file or a device
+        // would back up as an empty database.
+        do throws(SQLiteSourceFile.Refusal) { try SQLiteSourceFile.check(path) } catch {
+            throw error.error(source: source.name)
         }
         let tap = try SQLitePageTap()
         let db = try Self.open(path, vfs: tap)
@@ -53,6 +54,11 @@ struct SQLiteSourceCapture {
             pageSize: try db.pageSize, pageCount: try db.pageCount, userVersion: try db.userVersion,
             journalMode: journalMode, consistency: consistency,
             tables: try db.tableRowCounts().map { .init(name: $0.name, rows: $0.rows) })
+        if info.tables.isEmpty {
+            // A service pointed at a wrong path creates an empty database there: back it up, but say so.
+            logger.warning("the database has no tables; check 'path' in the config, the service may be writing elsewhere",
+                           metadata: ["source": "\(source.name)", "path": "\(path)"])
+        }
 
         let name = source.name + ".sqlite"
         let makeWriter = {

@@ -12,8 +12,11 @@ struct Config: ParsableCommand {
             abstract: "Parse the config strictly and look at each source.",
             discussion: """
                 Rejects unknown or misspelled keys, wrong types and missing keys, naming the
-                key and its line. Then opens each SQLite source read-only, connects to each
-                PostgreSQL source (and checks pg_dump can dump it), and warns about placements
+                key and its line. Then checks that each SQLite source is a regular file that
+                starts with the SQLite header (a FIFO, device, directory, empty or other file
+                fails, as backup refuses it), opens it read-only, connects to each PostgreSQL
+                source (and checks pg_dump can dump it), and warns about a database with no
+                tables, a hot journal (rolled back on the next open by a writer), and placements
                 that lose data on a redeploy: a relative or missing source path, a source or
                 archive on tmpfs or a container's overlay layer, an archive on the same
                 filesystem as a source.

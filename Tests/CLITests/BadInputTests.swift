@@ -19,7 +19,7 @@ import Testing
         try String(repeating: "these are not the pages you are looking for\n", count: 200)
             .write(toFile: ws.source, atomically: true, encoding: .utf8)
         let before = try ws.archiveState()
-        expectFailure(try ws.run(["backup"]), code: 1, mentions: ["backend", "not a database"])
+        expectFailure(try ws.run(["backup"]), code: 66, mentions: ["backend", "not a SQLite database"])
         #expect(try ws.archiveState() == before)
         #expect(try ws.snapshotIDs().isEmpty)
     }
