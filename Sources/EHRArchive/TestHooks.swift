@@ -15,6 +15,11 @@ import Foundation
 ///   `postgres-after-snapshot` (tables locked, snapshot exported, nothing copied yet) and
 ///   `postgres-before-verify` (restored database loaded, not yet checked against the manifest)
 ///   and `postgres-before-swap` (restored database loaded and verified, nothing renamed yet).
+///   The in-place swap's transaction (PostgresRestore) pauses before each of its statements:
+///   `postgres-swap-begin` (before BEGIN), `postgres-swap-terminate` (before ending the original's
+///   sessions), `postgres-swap-rename-original` (before renaming the original to the kept name),
+///   `postgres-swap-rename-restored` (before renaming the restored database to the original's
+///   name), `postgres-swap-commit` (before COMMIT), and `postgres-swap-committed` (after COMMIT).
 /// - `EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES=N`: a streamed SQLite copy gives up after N pages,
 ///   as if a check had failed, so the fallback through a scratch file runs.
 public enum TestHooks {

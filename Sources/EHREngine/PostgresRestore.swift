@@ -223,38 +223,73 @@ final class PostgresRestore {
         }
     }
 
-    /// Blocks new connections to the original, ends its sessions, and renames both databases in
-    /// one transaction. The original stays, under its new name, and accepts connections again.
+    /// How often the swap transaction is tried when a session is still on a database it renames.
+    static let swapAttempts = 20
+
+    /// Ends the original's sessions and renames both databases in one transaction, so that a
+    /// kill at any moment (of ehrdata: the server rolls back its open transaction) leaves either
+    /// the original under its name or the restored database under it, and every database open to
+    /// connections. Nothing is ever committed that closes the original to connections. The
+    /// original stays, under its new name.
     func swapInPlace() throws {
         let admin = try admin()
-        let orig = PostgresConnection.identifier(original), kept = PostgresConnection.identifier(keptName)
-        let existed = try databaseExists(original, admin)
-        if existed {
+        if try databaseExists(original, admin) {
+            // Touches only the work database; done once, before the swap.
             try carryDatabaseProperties(admin)
-            try admin.execute("ALTER DATABASE \(orig) ALLOW_CONNECTIONS false")
-            do {
-                for _ in 0..<100 {
-                    let left = try admin.value("""
-                        SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                        WHERE datname = \(admin.literal(original)) AND pid <> pg_backend_pid()) t
-                        """)
-                    if left == "0" { break }
-                    usleep(100_000)
-                }
-                try admin.execute("BEGIN")
-                try admin.execute("ALTER DATABASE \(orig) RENAME TO \(kept)")
-                try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(orig)")
-                try admin.execute("COMMIT")
-            } catch {
-                if admin.inTransaction { try? admin.execute("ROLLBACK") }
-                try? admin.execute("ALTER DATABASE \(orig) ALLOW_CONNECTIONS true")
-                throw error
-            }
-            try admin.execute("ALTER DATABASE \(kept) ALLOW_CONNECTIONS true")
+            try renameBothWithRetries(admin)
         } else {
-            try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(orig)")
+            try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(PostgresConnection.identifier(original))")
         }
         published = true
+    }
+
+    /// The swap transaction, tried again as a whole while a rename finds sessions still on a
+    /// database (55006: terminated backends that have not exited yet, or a client that reconnected
+    /// between the terminate and the rename's lock). Once the first rename holds its lock on the
+    /// original, new connections wait for the transaction and then find the renamed databases.
+    private func renameBothWithRetries(_ admin: PostgresConnection) throws {
+        for attempt in 1...Self.swapAttempts {
+            do {
+                try swapTransaction(admin)
+                TestHooks.checkpoint("postgres-swap-committed")
+                return
+            } catch let error as PostgresError where error.sqlState == "55006" {
+                if admin.inTransaction { try? admin.execute("ROLLBACK") }
+                logger.info("swap found sessions still connected; retrying", metadata: [
+                    "source": "\(source.name)", "attempt": "\(attempt)", "of": "\(Self.swapAttempts)",
+                ])
+                if attempt == Self.swapAttempts {
+                    let said = error.message.hasPrefix("ERROR:") ? error.message.dropFirst(6).trimmingCharacters(in: .whitespaces)
+                                                                  : error.message
+                    throw EHRError(.locked, "the in-place swap of \(original) gave up after \(attempt) attempts, nothing was swapped "
+                                   + "(\(said))",
+                                   hint: "stop the clients that keep connecting to the database named (pg_stat_activity lists them), then rerun the restore")
+                }
+                usleep(100_000)
+            } catch {
+                if admin.inTransaction { try? admin.execute("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    /// One try: BEGIN; end the original's sessions; rename the original to the kept name and the
+    /// work database to the original's; COMMIT. A test may pause before each statement.
+    private func swapTransaction(_ admin: PostgresConnection) throws {
+        let orig = PostgresConnection.identifier(original), kept = PostgresConnection.identifier(keptName)
+        TestHooks.checkpoint("postgres-swap-begin")
+        try admin.execute("BEGIN")
+        TestHooks.checkpoint("postgres-swap-terminate")
+        _ = try admin.rows("""
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = \(admin.literal(original)) AND pid <> pg_backend_pid()
+            """)
+        TestHooks.checkpoint("postgres-swap-rename-original")
+        try admin.execute("ALTER DATABASE \(orig) RENAME TO \(kept)")
+        TestHooks.checkpoint("postgres-swap-rename-restored")
+        try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(orig)")
+        TestHooks.checkpoint("postgres-swap-commit")
+        try admin.execute("COMMIT")
     }
 
     /// What pg_dump does not carry because it belongs to the database, not its contents: owner,

@@ -7,7 +7,17 @@ import Testing
 /// sequence, and catalog state (invalid indexes, unpopulated materialized views, disabled
 /// triggers) that a dump does not show.
 @Suite struct PostgresRoundTripTests {
-    static let pagila = "/work/shared/corpus/pagila"
+    /// The pagila corpus, under the shared directory (`../shared` beside the checkout, or
+    /// `$EHRDATA_SHARED_DIR`). Missing, the test fails; it never skips.
+    static func pagila(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let dir = Repository.sharedDirectory + "/corpus/pagila"
+        for file in ["pagila-schema.sql", "pagila-data.sql"] {
+            try #require(FileManager.default.isReadableFile(atPath: dir + "/" + file),
+                         "no pagila corpus: \(dir)/\(file) is missing (shared directory \(Repository.sharedDirectoryOrigin))",
+                         sourceLocation: sourceLocation)
+        }
+        return dir
+    }
 
     /// Pagila: enums, domains, a partitioned `payment`, triggers (a BEFORE INSERT one on film),
     /// a never-refreshed materialized view, sequences; backed up together with the SQLite
@@ -17,8 +27,9 @@ import Testing
         let dbs = PGDatabases(pg)
         defer { dbs.drop() }
         let source = try dbs.create("pagila")
-        try pg.load(source, file: Self.pagila + "/pagila-schema.sql")
-        try pg.load(source, file: Self.pagila + "/pagila-data.sql")
+        let pagila = try Self.pagila()
+        try pg.load(source, file: pagila + "/pagila-schema.sql")
+        try pg.load(source, file: pagila + "/pagila-data.sql")
         try #require(try pg.value(source, "SELECT relispopulated FROM pg_class WHERE relname = 'rental_by_category'") == "f")
 
         let ws = try Workspace()
