@@ -20,6 +20,9 @@ public struct BackupEngine {
     }
 
     public func run(sourceNames: [String] = []) throws -> Manifest {
+        if let secrets = ConfigSecrets.warning(for: configuration) {
+            logger.warning("the config file's password is readable by others", metadata: ["detail": "\(secrets)"])
+        }
         let sources = try selectedSources(sourceNames)
         let archive = try Archive.open(at: configuration.archive)
         let lock = try ArchiveLock(archive: archive, mode: .writer, command: "backup", wait: lockWait, logger: logger)

@@ -41,6 +41,7 @@ public struct ConfigCheckEngine {
 
     public func run() -> Result {
         var warnings = Placement.warnings(forArchive: configuration.archive)
+        if let secrets = ConfigSecrets.warning(for: configuration) { warnings.append(secrets) }
         if !FileManager.default.fileExists(atPath: configuration.archive + "/" + Archive.markerName) {
             warnings.append("archive \(configuration.archive) does not exist yet; run 'ehrdata init' before the first backup")
         }
@@ -104,7 +105,7 @@ public struct ConfigCheckEngine {
 
     private func checkPostgres(_ source: SourceConfig) -> SourceStatus {
         var status = SourceStatus(name: source.name, kind: "postgres",
-                                  location: Redaction.connectionString(source.connection ?? ""), ok: false, detail: "")
+                                  location: PostgresConnection.displayForm(source.connection ?? ""), ok: false, detail: "")
         do {
             let db = try PostgresConnection(connectionString: source.connection ?? "",
                                             overrides: [("application_name", "ehrdata config check")])
@@ -174,20 +175,5 @@ enum Placement {
         case 0x794C_7630: return "an overlay filesystem (a container's writable layer)"
         default: return nil
         }
-    }
-}
-
-/// Connection strings may carry a password; reports show them without it.
-public enum Redaction {
-    public static func connectionString(_ s: String) -> String {
-        var out = s
-        if let r = out.range(of: #"password\s*=\s*('[^']*'|\S+)"#, options: .regularExpression) {
-            out.replaceSubrange(r, with: "password=***")
-        }
-        if let r = out.range(of: #"://[^:/@]+:[^@]+@"#, options: .regularExpression) {
-            let userPart = out[r].dropFirst(3).split(separator: ":").first.map(String.init) ?? ""
-            out.replaceSubrange(r, with: "://\(userPart):***@")
-        }
-        return out
     }
 }

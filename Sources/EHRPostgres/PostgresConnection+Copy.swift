@@ -27,7 +27,7 @@ extension PostgresConnection {
             } else if n == -1 {
                 break
             } else {
-                throw PostgresError(message: String(cString: PQerrorMessage(handle)), context: "reading COPY data")
+                throw PostgresError(libpq: handle, context: "reading COPY data")
             }
         }
         try finishCommand(context: "finishing COPY")
@@ -46,7 +46,7 @@ extension PostgresConnection {
         do {
             try body { bytes in
                 guard PQputCopyData(handle, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count)) == 1 else {
-                    throw PostgresError(message: String(cString: PQerrorMessage(handle)), context: "sending COPY data")
+                    throw PostgresError(libpq: handle, context: "sending COPY data")
                 }
             }
         } catch {
@@ -55,7 +55,7 @@ extension PostgresConnection {
             throw error
         }
         guard PQputCopyEnd(handle, nil) == 1 else {
-            throw PostgresError(message: String(cString: PQerrorMessage(handle)), context: "ending COPY")
+            throw PostgresError(libpq: handle, context: "ending COPY")
         }
         try finishCommand(context: "finishing COPY")
     }

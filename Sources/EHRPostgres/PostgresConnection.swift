@@ -13,6 +13,9 @@ public final class PostgresConnection {
     /// Connects as `connectionString` says, with `overrides` (keyword → value, e.g. another
     /// dbname or an application_name) taking precedence over it.
     public init(connectionString: String, overrides: [(String, String)] = []) throws {
+        // libpq's parse errors quote the text they could not read (a password, perhaps): read it
+        // first with our own error, so that libpq never gets to say it.
+        if Self.isConnectionString(connectionString) { _ = try Self.parse(connectionString) }
         let keywords = ["dbname"] + overrides.map(\.0)
         let values = [connectionString] + overrides.map(\.1)
         let conn: OpaquePointer? = withArrayOfCStrings(keywords) { k in
@@ -70,14 +73,22 @@ public final class PostgresConnection {
         identifier(schema) + "." + identifier(name)
     }
 
+    /// Whether libpq reads `text` as a connection string or URI (else it is a database name).
+    static func isConnectionString(_ text: String) -> Bool {
+        text.contains("=") || text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
+    }
+
     /// The keyword/value pairs of a connection string or URI, as libpq reads them (defaults
     /// not filled in). Used to hand the same connection to pg_dump through its environment.
+    /// A repeated keyword appears once, with the value libpq uses (the last).
     public static func parse(_ connectionString: String) throws -> [(keyword: String, value: String)] {
         var error: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(connectionString, &error) else {
-            let message = error.map { String(cString: $0) } ?? "cannot parse"
+            // Never libpq's own words: they quote the unreadable part, which may be a password.
+            let reason = error.map { PostgresErrorText.reduce(parseError: String(cString: $0)) } ?? "cannot parse it"
             if let error { PQfreemem(error) }
-            throw PostgresError(message: message, context: "reading the connection string")
+            throw PostgresError(message: "the connection string cannot be read (\(reason))",
+                                context: "reading the connection string")
         }
         defer { PQconninfoFree(options) }
         var out: [(String, String)] = []
@@ -87,6 +98,21 @@ public final class PostgresConnection {
             p += 1
         }
         return out
+    }
+
+    /// The connection as it may be shown: libpq's own reading of it (so a repeated keyword shows
+    /// the value libpq uses, and a URI's `?password=` is found), rebuilt as keyword=value pairs
+    /// with the password replaced by `***`. Text libpq cannot read is not shown at all.
+    public static func displayForm(_ connectionString: String) -> String {
+        guard isConnectionString(connectionString) else { return "dbname=" + quoted(connectionString) }
+        guard let pairs = try? parse(connectionString) else { return "(a connection string libpq cannot read)" }
+        return pairs.map { $0.keyword == "password" ? "password=***" : "\($0.keyword)=\(quoted($0.value))" }
+            .joined(separator: " ")
+    }
+
+    private static func quoted(_ value: String) -> String {
+        guard value.isEmpty || value.contains(where: { $0 == " " || $0 == "'" || $0 == "\\" }) else { return value }
+        return "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
 
     /// Whether the session is inside a transaction block.
@@ -113,15 +139,12 @@ final class PostgresResult {
     private let handle: OpaquePointer
 
     init(_ result: OpaquePointer?, connection: OpaquePointer, context: String) throws {
-        guard let result else {
-            throw PostgresError(message: String(cString: PQerrorMessage(connection)), context: context)
-        }
+        guard let result else { throw PostgresError(libpq: connection, context: context) }
         let status = PQresultStatus(result)
         guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
-            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let message = String(cString: PQresultErrorMessage(result))
+            let (state, safe, full) = PostgresErrorText.describe(result: result)
             PQclear(result)
-            throw PostgresError(sqlState: state, message: message, context: context)
+            throw PostgresError(sqlState: state, safe: safe, serverText: full, context: context)
         }
         handle = result
     }
@@ -144,4 +167,13 @@ private func withArrayOfCStrings<R>(_ strings: [String], _ body: (UnsafePointer<
     defer { duplicated.forEach { free($0) } }
     var pointers: [UnsafePointer<CChar>?] = duplicated.map { UnsafePointer($0) } + [nil]
     return pointers.withUnsafeMutableBufferPointer { body(UnsafePointer($0.baseAddress!)) }
+}
+
+extension PostgresError {
+    /// libpq's last message on `connection`, which may repeat a server error quoting values.
+    init(libpq connection: OpaquePointer, context: String) {
+        let text = String(cString: PQerrorMessage(connection))
+        self.init(sqlState: PostgresConnection.guessState(text), safe: PostgresErrorText.reduce(freeText: text),
+                  serverText: text, context: context)
+    }
 }

@@ -79,9 +79,13 @@ public struct PostgresTools: Sendable {
         let stderrText = errors.text()
         if let failure { throw failure }
         guard process.terminationStatus == 0 else {
-            let line = stderrText.split(separator: "\n").first { !$0.isEmpty }.map(String.init)
+            // pg_restore opens with context lines ("while PROCESSING TOC:", "from TOC entry …");
+            // the error itself is the line that says so.
+            let lines = stderrText.split(separator: "\n").filter { !$0.isEmpty }
+            let line = (lines.first { $0.contains(": error: ") } ?? lines.first).map(String.init)
                 ?? "exited with status \(process.terminationStatus)"
-            throw PostgresError(sqlState: PostgresConnection.guessState(line), message: line, context: "running \(tool)")
+            throw PostgresError(sqlState: PostgresConnection.guessState(line), safe: PostgresErrorText.reduce(freeText: line),
+                                serverText: line, context: "running \(tool)")
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EHRConfig
 import EHRCore
+import EHREngine
 import Foundation
 import Logging
 
@@ -15,6 +16,15 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: "Log level on stderr (info shows each step; cron jobs usually want it).")
     var logLevel: Logger.Level = .warning
+
+    @Flag(name: .long, help: "Show PostgreSQL's own error text, which may quote patient data: for a person at a terminal, never for logs.")
+    var showValues = false
+
+    /// Runs when the command line is parsed, before the command: the one place the disclosure
+    /// switch is set.
+    func validate() throws {
+        Disclosure.showServerText = showValues
+    }
 
     func loadConfiguration() throws -> Configuration {
         try ConfigLoader.load(explicit: config)

@@ -1,0 +1,110 @@
+import CLibPQ
+import Foundation
+
+/// Turns what PostgreSQL and its tools say into text that names the problem without values.
+///
+/// A server error carries structured fields: the SQLSTATE, and for many errors the schema,
+/// table, column, data type and constraint it concerns, which never hold row values. The
+/// primary message, DETAIL and CONTEXT often do (`invalid input syntax for type integer: "…"`,
+/// `Key (id)=(…) already exists`, `Failing row contains (…)`, `COPY t, line 3, column c: "…"`),
+/// so only the primary messages of conditions whose wording names objects alone are kept, and
+/// the CONTEXT only as far as the COPY line number. Free text (libpq's own messages, the stderr
+/// of pg_dump and pg_restore) has no fields: a line is kept only if it matches a wording known
+/// to hold no values; anything else is reduced to what was being done.
+enum PostgresErrorText {
+    /// Conditions whose primary message names objects or the connection, never values.
+    static func primaryIsSafe(_ state: String) -> Bool {
+        let safeClasses = ["08", "28", "3D", "3F", "40", "53", "55", "57", "58"]
+        let safeCodes = ["42501", "42P01", "42704", "42883", "42P04", "42P06", "42P07", "42710", "0A000"]
+        return safeClasses.contains(String(state.prefix(2))) || safeCodes.contains(state)
+    }
+
+    /// The value-free form of an error result, and the server's full first line.
+    static func describe(result: OpaquePointer) -> (sqlState: String?, safe: String, full: String) {
+        func field(_ code: Character) -> String? {
+            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+        }
+        let state = field("C")
+        let severity = field("V") ?? field("S") ?? "ERROR"
+        let primary = field("M") ?? ""
+        var head: String
+        if let state, primaryIsSafe(state), !primary.isEmpty {
+            head = "\(severity): \(primary) (SQLSTATE \(state))"
+        } else if let state {
+            head = "\(severity): \(SQLStateNames.byCode[state] ?? "error") (SQLSTATE \(state))"
+        } else {
+            head = "\(severity): an error without a SQLSTATE"
+        }
+        var named: [String] = []
+        if let table = field("t") { named.append("table " + [field("s"), table].compactMap { $0 }.joined(separator: ".")) }
+        if let column = field("c") { named.append("column \(column)") }
+        if let type = field("d") { named.append("type \(type)") }
+        if let constraint = field("n") { named.append("constraint \(constraint)") }
+        if !named.isEmpty { head += ", " + named.joined(separator: ", ") }
+        if let location = field("W").flatMap(copyLocation) { head += "; \(location)" }
+        let full = String(cString: PQresultErrorMessage(result))
+        return (state, head, full)
+    }
+
+    /// `COPY t, line 3, column c` out of a CONTEXT such as `COPY t, line 3, column c: "…"`.
+    static func copyLocation(_ context: String) -> String? {
+        for line in context.split(separator: "\n") where line.hasPrefix("COPY ") {
+            guard let match = line.range(of: #"^COPY .*?, line [0-9]+(, column [^:]*)?"#, options: .regularExpression) else {
+                continue
+            }
+            return String(line[match])
+        }
+        return nil
+    }
+
+    /// Wordings of libpq and of pg_dump/pg_restore errors that hold no values.
+    static let safeWordings: [String] = [
+        #"^role "[^"]*" does not exist$"#,
+        #"^permission denied for [a-z ]+ [^ ]+$"#,
+        #"^(relation|schema|database|function|type|extension|table|index|sequence|view) "[^"]*" (does not exist|already exists)$"#,
+        #"^connection to server .*"#,
+        #"^could not connect to server.*"#,
+        #"^could not translate host name .*"#,
+        #"^server closed the connection unexpectedly$"#,
+        #"^no connection to the server$"#,
+        #"^terminating connection due to administrator command$"#,
+        #"^canceling statement due to (lock|statement) timeout$"#,
+        #"^could not obtain lock on relation "[^"]*"$"#,
+        #"^could not create unique index "[^"]*"$"#,
+        #"^aborting because of server version mismatch$"#,
+        #"^server version: [0-9.]+; pg_dump version: [0-9.]+$"#,
+        #"^the database system is [a-z ]+$"#,
+        #"^password authentication failed for user "[^"]*"$"#,
+        #"^invalid snapshot identifier: "[0-9A-F-]+"$"#,
+        #"^out of memory$"#,
+        #"^SSL .*"#,
+    ]
+
+    /// The value-free form of one line of free text: kept if its core matches a safe wording,
+    /// else only the tool's prefix with a note that the rest is withheld.
+    static func reduce(freeText text: String) -> String {
+        let line = (text.split(separator: "\n").first.map(String.init) ?? text).trimmingCharacters(in: .whitespaces)
+        var core = Substring(line), prefix = ""
+        for lead in ["pg_restore: error: ", "pg_dump: error: ", "pg_restore: ", "pg_dump: "] where core.hasPrefix(lead) {
+            prefix += lead
+            core = core.dropFirst(lead.count)
+        }
+        for lead in ["could not execute query: ", "query failed: ", "ERROR:  ", "ERROR: ", "FATAL:  ", "FATAL: "] where core.hasPrefix(lead) {
+            prefix += lead
+            core = core.dropFirst(lead.count)
+        }
+        let kept = safeWordings.contains { String(core).range(of: $0, options: .regularExpression) != nil }
+        if kept { return line }
+        let what = prefix.trimmingCharacters(in: CharacterSet(charactersIn: " :"))
+        return (what.isEmpty ? "failed" : what) + " (PostgreSQL's text withheld: it may quote data)"
+    }
+
+    /// libpq's complaint about a connection string quotes the text it could not read, which may
+    /// be a password: every quoted part goes.
+    static func reduce(parseError text: String) -> String {
+        let line = (text.split(separator: "\n").first.map(String.init) ?? text).trimmingCharacters(in: .whitespaces)
+        let unquoted = line.replacingOccurrences(of: #""[^"]*""#, with: "\"…\"", options: .regularExpression)
+        // Anything after a colon may be a copy of the input (`invalid URI query parameter: …`).
+        return unquoted.split(separator: ":", maxSplits: 1).first.map(String.init) ?? unquoted
+    }
+}
