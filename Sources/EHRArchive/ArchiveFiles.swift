@@ -82,10 +82,10 @@ extension Archive {
     public func readFile(_ relative: String, limit: Int) throws -> [UInt8]? {
         let input: InputFile
         do { input = try openFile(relative) } catch let error as EHRError where error.kind == .notFound { return nil }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
-        let n = try bytes.withUnsafeMutableBytes { try input.read(into: $0) }
-        guard n <= limit else { throw Self.damage(relative, "larger than the \(limit) bytes such a file may have") }
-        return Array(bytes.prefix(n))
+        guard let bytes = try input.readAll(limit: limit) else {
+            throw Self.damage(relative, "larger than the \(limit) bytes such a file may have")
+        }
+        return bytes
     }
 
     /// The entries of the directory at `relative`, sorted by name, each with its `lstat` type.

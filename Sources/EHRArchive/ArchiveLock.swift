@@ -58,6 +58,16 @@ public final class ArchiveLock {
         }
     }
 
+    private init(mode: Mode) { self.mode = mode }
+
+    /// The writer lock alone, if it is free at this moment; nil if another command writes (or
+    /// the archive is read-only). For a reader that must finish a dead writer's work.
+    public static func tryWriter(archive: Archive, command: String) -> ArchiveLock? {
+        let lock = ArchiveLock(mode: .writer)
+        do { try lock.take(archive.root + "/" + writerLockName, exclusive: true, command: command, until: Date()) } catch { return nil }
+        return lock.held.isEmpty ? nil : lock
+    }
+
     deinit { release() }
 
     private func release() {
@@ -103,8 +113,9 @@ public final class ArchiveLock {
                 throw error
             }
             if Date() >= deadline {
+                let holder = ArchiveLock.describeHolder(fd: fd)
                 close(fd)
-                throw EHRError(.locked, "the archive is in use by \(ArchiveLock.describeHolder(path: path))",
+                throw EHRError(.locked, "the archive is in use by \(holder)",
                                hint: "wait for it to finish, or pass --wait-lock DURATION (e.g. --wait-lock 10m)")
             }
             usleep(100_000)
@@ -117,11 +128,13 @@ public final class ArchiveLock {
         held.append((fd, exclusive))
     }
 
-    static func describeHolder(path: String) -> String {
-        guard let data = FileManager.default.contents(atPath: path),
-              let text = String(data: data, encoding: .utf8), !text.isEmpty else {
-            return "another ehrdata process (a reader: list, verify or restore)"
-        }
-        return "another ehrdata process (\(text.trimmingCharacters(in: .whitespacesAndNewlines)))"
+    /// Who holds the lock, from the line its holder wrote: at most 512 bytes, one line, printable.
+    static func describeHolder(fd: Int32) -> String {
+        var bytes = [UInt8](repeating: 0, count: 512)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        let text = String(decoding: bytes.prefix(max(0, n)), as: UTF8.self)
+            .split(separator: "\n").first.map { String($0.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.map(Character.init)) } ?? ""
+        guard !text.isEmpty else { return "another ehrdata process (a reader: list, verify or restore)" }
+        return "another ehrdata process (\(text.trimmingCharacters(in: .whitespaces)))"
     }
 }

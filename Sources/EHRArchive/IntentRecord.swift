@@ -32,18 +32,32 @@ public struct IntentRecord: Codable, Sendable, Equatable {
     public struct SQLite: Codable, Sendable, Equatable {
         public var target: String
         public var temp: String
+        /// In place (the target is the source's configured path), or `--to` a new file.
+        public var inPlace: Bool
         public var moves: [Move]?
-        public init(target: String, temp: String, moves: [Move]? = nil) {
+        /// In `swap`: the temp file's `st_dev:st_ino`. The swap finished exactly when the
+        /// target is that file.
+        public var tempIdentity: String?
+        public init(target: String, temp: String, inPlace: Bool, moves: [Move]? = nil, tempIdentity: String? = nil) {
             self.target = target
             self.temp = temp
+            self.inPlace = inPlace
             self.moves = moves
+            self.tempIdentity = tempIdentity
         }
     }
 
     public struct Postgres: Codable, Sendable, Equatable {
         /// The database this restore creates; nil when it loads into one that existed.
         public var workDatabase: String?
-        public init(workDatabase: String?) { self.workDatabase = workDatabase }
+        /// Also written as the work database's comment while it is loaded: a database is dropped
+        /// as a leftover only if it carries this mark, or has the in-place work name of the
+        /// configured database.
+        public var mark: String?
+        public init(workDatabase: String?, mark: String? = nil) {
+            self.workDatabase = workDatabase
+            self.mark = mark
+        }
     }
 
     public var format = IntentRecord.format
@@ -87,7 +101,8 @@ public final class HeldIntent {
         self.archive = archive
         self.record = record
         let stamp = String(Timestamp.compactUTC(Date()).prefix(15))
-        name = "\(stamp)-\(getpid())-\(String(UInt16.random(in: 0 ... .max), radix: 16)).json"
+        let hex = String(UInt16.random(in: 0 ... .max), radix: 16)
+        name = "\(stamp)-\(getpid())-\(String(repeating: "0", count: 4 - hex.count) + hex).json"
         try FileSystem.makeDirectory(archive.root + "/" + IntentRecord.directory)
         try write(record)
     }
@@ -98,6 +113,13 @@ public final class HeldIntent {
     public func update(_ record: IntentRecord) throws {
         try write(record)
         self.record = record
+    }
+
+    /// Lets the record go without removing it: what it describes could not be finished or undone
+    /// here, so the next command tries again.
+    public func abandon() {
+        if fd >= 0 { close(fd) }
+        fd = -1
     }
 
     /// The restore is over (done, or cleaned up after a failure): the record goes.
@@ -122,16 +144,17 @@ public final class HeldIntent {
             try file.sync()
             try file.close()
             guard renameat(dir.fd, temp, dir.fd, name) == 0 else { throw FileSystem.error("rename into", display) }
-            guard fsync(dir.fd) == 0 else { throw FileSystem.error("fsync directory", archive.root + "/" + IntentRecord.directory) }
         } catch {
             unlinkat(dir.fd, temp, 0)
             close(newFD)
             throw error
         }
         // Only now is the older file let go: a reader that opened it before the rename finds
-        // the name moved on to a file it cannot lock.
+        // the name moved on to a file it cannot lock. From here the record under its name is
+        // ours and locked, whatever happens next.
         if fd >= 0 { close(fd) }
         fd = newFD
+        guard fsync(dir.fd) == 0 else { throw FileSystem.error("fsync directory", archive.root + "/" + IntentRecord.directory) }
     }
 }
 
@@ -177,6 +200,9 @@ extension Archive {
         let dir = try openDirectory(IntentRecord.directory)
         var dead: [DeadIntent] = []
         for (name, type) in entries where type == .file {
+            // A temp file is locked only after it is created: one whose writer (its pid is in its
+            // name) still runs here may not be locked yet, and is not a leftover.
+            if !name.hasSuffix(".json"), let pid = Self.writerPID(name), kill(pid, 0) == 0 || errno == EPERM { continue }
             let fd = openat(dir.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { continue }
             // Locked: its writer lives. Unlocked but renamed meanwhile: the writer moved on.
@@ -188,13 +214,10 @@ extension Archive {
                 continue
             }
             var content = DeadIntent.Content.unreadable // also a temp file of a writer that died before renaming it
-            if name.hasSuffix(".json") {
-                let input = InputFile(descriptor: dup(fd), path: name)
-                var bytes = [UInt8](repeating: 0, count: IntentRecord.sizeLimit + 1)
-                let n = (try? bytes.withUnsafeMutableBytes { try input.read(into: $0) }) ?? 0
-                let data = Data(bytes.prefix(min(n, IntentRecord.sizeLimit)))
-                if n <= IntentRecord.sizeLimit, let header = try? JSONDecoder().decode(FormatHeader.self, from: data),
-                   header.format == IntentRecord.format {
+            if name.hasSuffix(".json"),
+               let bytes = try? InputFile(descriptor: dup(fd), path: name).readAll(limit: IntentRecord.sizeLimit) {
+                let data = Data(bytes)
+                if let header = try? JSONDecoder().decode(FormatHeader.self, from: data), header.format == IntentRecord.format {
                     if header.version > IntentRecord.newestVersion {
                         content = .newer(version: header.version)
                     } else if let record = try? JSONDecoder().decode(IntentRecord.self, from: data) {
@@ -205,5 +228,27 @@ extension Archive {
             dead.append(DeadIntent(archive: self, name: name, content: content, fd: fd))
         }
         return dead
+    }
+
+    /// Every readable record, live or dead, without locking any: to see what other restores
+    /// (running or interrupted) are doing.
+    public func intentRecords() -> [IntentRecord] {
+        guard let entries = try? self.entries(IntentRecord.directory) else { return [] }
+        return entries.compactMap { entry in
+            guard entry.type == .file, entry.name.hasSuffix(".json"),
+                  let bytes = try? readFile(IntentRecord.directory + "/" + entry.name, limit: IntentRecord.sizeLimit) else { return nil }
+            return try? JSONDecoder().decode(IntentRecord.self, from: Data(bytes))
+        }
+    }
+
+    /// The pid in `<stamp>-<pid>-<hex>.json.tmp-<n>`.
+    static func writerPID(_ name: String) -> Int32? {
+        let parts = name.split(separator: "-")
+        return parts.count >= 3 ? Int32(parts[1]) : nil
+    }
+
+    /// Whether `intents/` holds anything at all (cheap: recovery needs the writer lock only then).
+    public func hasIntents() -> Bool {
+        (try? entries(IntentRecord.directory).isEmpty == false) ?? false
     }
 }

@@ -81,6 +81,27 @@ public final class InputFile {
 
     deinit { Glibc.close(fd) }
 
+    /// The file's size as `fstat` sees it now.
+    public func size() throws -> Int64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FileSystem.error("stat", path) }
+        return Int64(st.st_size)
+    }
+
+    /// The whole rest of the file, if it is at most `limit` bytes; nil if it is larger. Reads in
+    /// pieces, so a file that claims a huge size (or grows) costs at most `limit` + 1 bytes.
+    public func readAll(limit: Int) throws -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: min(limit + 1, 1 << 16))
+        while bytes.count <= limit {
+            let want = min(chunk.count, limit + 1 - bytes.count)
+            let n = try chunk.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0.prefix(want))) }
+            if n == 0 { return bytes }
+            bytes.append(contentsOf: chunk.prefix(n))
+        }
+        return nil
+    }
+
     /// Fills `buffer` as far as the file allows; returns how many bytes were read (0 at the end).
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var total = 0

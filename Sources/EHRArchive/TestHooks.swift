@@ -20,6 +20,9 @@ import Foundation
 ///   sessions), `postgres-swap-rename-original` (before renaming the original to the kept name),
 ///   `postgres-swap-rename-restored` (before renaming the restored database to the original's
 ///   name), `postgres-swap-commit` (before COMMIT), and `postgres-swap-committed` (after COMMIT).
+///   In-place SQLite swap: `sqlite-swap-rename-N` (before the N-th file is moved aside, companions
+///   first, the database last), `sqlite-swap-rename-restored` (before the restored copy is
+///   renamed in) and `sqlite-swap-done` (after it, before the intent record is removed).
 /// - `EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES=N`: a streamed SQLite copy gives up after N pages,
 ///   as if a check had failed, so the fallback through a scratch file runs.
 public enum TestHooks {

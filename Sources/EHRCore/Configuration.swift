@@ -22,6 +22,16 @@ public struct Configuration: Sendable, Equatable {
     public func source(named name: String) -> SourceConfig? {
         sources.first { $0.name == name }
     }
+
+    /// Each SQLite source's database file, by source name.
+    public var sqlitePaths: [String: String] {
+        Dictionary(sources.compactMap { s in s.path.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Each PostgreSQL source's connection string, by source name.
+    public var connections: [String: String] {
+        Dictionary(sources.compactMap { s in s.connection.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a })
+    }
 }
 
 public struct SourceConfig: Sendable, Equatable {

@@ -27,7 +27,7 @@ public struct BackupEngine {
         let archive = try Archive.open(at: configuration.archive)
         let lock = try ArchiveLock(archive: archive, mode: .writer, command: "backup", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
-        IntentRecovery(archive: archive, logger: logger).run()
+        IntentRecovery(archive: archive, logger: logger, sqlitePaths: configuration.sqlitePaths).run(holdingWriteLock: true)
         try removeLeftovers(in: archive)
 
         let started = Date()

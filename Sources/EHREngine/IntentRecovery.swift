@@ -6,16 +6,41 @@ import Logging
 /// Finishes or undoes what a killed restore left behind, from the intent records of dead
 /// writers (docs/ARCHIVE-FORMAT.md, "Intent records"). Every command that opens the archive
 /// runs it first and says what it did in a warning; it never stops the command itself.
+///
+/// A record is untrusted input like everything in the archive: it is acted on only where it
+/// matches what this host's config and ehrdata's own naming say a restore would have done, and
+/// only while holding the archive's writer lock, so that no in-place restore runs meanwhile.
 struct IntentRecovery {
     let archive: Archive
     let logger: Logger
+    /// Each SQLite source's configured path: an in-place record is undone only at its source's.
+    var sqlitePaths: [String: String]
     /// PostgreSQL work databases are dropped only for these sources (the restore of that
     /// source, which knows its server from the config); other records of that kind wait.
     var postgresConnections: [String: String] = [:]
 
+    init(archive: Archive, logger: Logger, sqlitePaths: [String: String], postgresConnections: [String: String] = [:]) {
+        self.archive = archive
+        self.logger = logger
+        self.sqlitePaths = sqlitePaths
+        self.postgresConnections = postgresConnections
+    }
+
     /// Returns the sources whose leftovers could not be dealt with, with the reason.
+    /// `holdingWriteLock`: the caller is a writer; a reader takes the writer lock for the
+    /// moment of recovery if it is free, and otherwise leaves recovery to a later command.
     @discardableResult
-    func run() -> [String: String] {
+    func run(holdingWriteLock: Bool) -> [String: String] {
+        guard archive.hasIntents() else { return [:] }
+        var borrowed: ArchiveLock?
+        if !holdingWriteLock {
+            borrowed = ArchiveLock.tryWriter(archive: archive, command: "recovery")
+            guard borrowed != nil else {
+                logger.info("another ehrdata command is writing; leaving interrupted restores' records to a later command")
+                return [:]
+            }
+        }
+        defer { withExtendedLifetime(borrowed) {} }
         var failures: [String: String] = [:]
         let dead: [DeadIntent]
         do { dead = try archive.deadIntents() } catch {
@@ -33,7 +58,7 @@ struct IntentRecovery {
                 remove(intent)
             case .record(let record):
                 do {
-                    guard try recover(record) else { continue }
+                    guard try recover(record, name: intent.name) else { continue }
                     remove(intent)
                 } catch {
                     failures[record.source] = Self.reason(error)
@@ -47,29 +72,47 @@ struct IntentRecovery {
     }
 
     /// Acts on one record of a dead writer; false when it is left for a later command.
-    private func recover(_ record: IntentRecord) throws -> Bool {
-        let metadata: Logger.Metadata = ["source": "\(record.source)", "snapshot": "\(record.snapshot)", "pid": "\(record.pid)"]
+    private func recover(_ record: IntentRecord, name: String) throws -> Bool {
+        var metadata: Logger.Metadata = ["source": "\(record.source)", "snapshot": "\(record.snapshot)", "pid": "\(record.pid)"]
         switch record.kind {
         case .sqlite:
             guard let sqlite = record.sqlite else { return true }
-            let outcome = try SQLiteRestore.recover(sqlite, phase: record.phase)
-            switch outcome {
+            guard record.host == ProcessInfo.processInfo.hostName else {
+                logger.warning("leaving the intent record of a restore on another host alone",
+                               metadata: metadata.merging(["record": "\(name)", "host": "\(record.host)"]) { a, _ in a })
+                return false
+            }
+            if let problem = SQLiteRestore.recordProblem(sqlite, phase: record.phase, pid: record.pid,
+                                                          configuredPath: sqlitePaths[record.source]) {
+                guard sqlitePaths[record.source] != nil || !sqlite.inPlace else { return false } // a command without that source's config
+                logger.warning("ignoring an intent record that does not describe a restore of this config; nothing was changed",
+                               metadata: metadata.merging(["record": "\(name)", "problem": "\(problem)"]) { a, _ in a })
+                return true
+            }
+            metadata["target"] = "\(sqlite.target)"
+            switch try SQLiteRestore.recover(sqlite, phase: record.phase) {
             case .completed:
                 logger.warning("an interrupted in-place restore had finished its renames: the restored database is in place, the replaced files are kept beside it",
-                               metadata: metadata.merging(["target": "\(sqlite.target)"]) { a, _ in a })
+                               metadata: metadata)
             case .rolledBack:
                 logger.warning("undid an interrupted in-place restore: the database and its companion files are back where they were",
-                               metadata: metadata.merging(["target": "\(sqlite.target)"]) { a, _ in a })
+                               metadata: metadata)
             case .cleaned(let removed) where removed:
-                logger.warning("removed the temp file of an interrupted restore", metadata: metadata.merging(["temp": "\(sqlite.temp)"]) { a, _ in a })
+                logger.warning("removed the temp file of an interrupted restore", metadata: metadata)
             case .cleaned:
                 break
             }
             return true
         case .postgres:
-            guard let connection = postgresConnections[record.source] else { return false }
-            if let work = record.postgres?.workDatabase, try PostgresRestore.dropLeftover(work, connectionString: connection) {
-                logger.warning("dropped the work database of an interrupted restore", metadata: metadata.merging(["database": "\(work)"]) { a, _ in a })
+            guard let connection = postgresConnections[record.source], let postgres = record.postgres else { return false }
+            switch try PostgresRestore.dropLeftover(postgres, connectionString: connection) {
+            case .dropped(let database):
+                logger.warning("dropped the work database of an interrupted restore", metadata: metadata.merging(["database": "\(database)"]) { a, _ in a })
+            case .notOurs(let database):
+                logger.warning("left a database alone that an intent record names but that does not look like a restore's own; the record is removed",
+                               metadata: metadata.merging(["database": "\(database)"]) { a, _ in a })
+            case .gone:
+                break
             }
             return true
         }

@@ -9,6 +9,8 @@ public struct ListEngine {
     public let archive: Archive
     public let logger: Logger
     public var lockWait: TimeInterval
+    /// The config's SQLite paths, so that an interrupted in-place restore can be undone.
+    public var sqlitePaths: [String: String] = [:]
 
     public init(archive: Archive, logger: Logger, lockWait: TimeInterval = 0) {
         self.archive = archive
@@ -43,7 +45,7 @@ public struct ListEngine {
     public func run() throws -> [Entry] {
         let lock = try ArchiveLock(archive: archive, mode: .reader, command: "list", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
-        IntentRecovery(archive: archive, logger: logger).run()
+        IntentRecovery(archive: archive, logger: logger, sqlitePaths: sqlitePaths).run(holdingWriteLock: false)
         return try archive.snapshotIDs(ignored: { Warnings.notASnapshot($0, logger) }).reversed().map { id in
             let record = VerifyRecord.load(from: archive, id: id)
             do {
@@ -60,16 +62,16 @@ public struct ListEngine {
                 return Entry(id: id.rawValue, startedAt: id.date.map(Timestamp.iso8601), finishedAt: nil,
                              sources: [], compressedSize: 0, uncompressedSize: 0,
                              problem: e?.message ?? "\(error)", unsupportedFormat: e?.kind == .unsupportedFormat,
-                             lastVerify: record?.ok == true ? nil : record)
+                             lastVerify: record?.ok == true || e?.kind == .unsupportedFormat ? nil : record)
             }
         }
     }
 }
 
 /// Warnings more than one command gives.
-enum Warnings {
+public enum Warnings {
     /// An entry of `snapshots/` that is not a snapshot: never listed, never `latest`.
-    static func notASnapshot(_ name: String, _ logger: Logger) {
+    public static func notASnapshot(_ name: String, _ logger: Logger) {
         logger.warning("ignoring an entry of snapshots/ that is not a snapshot (not a snapshot id, or not a directory)",
                        metadata: ["entry": "\(name)"])
     }

@@ -36,6 +36,9 @@ final class PostgresRestore {
     /// Where the data is loaded.
     let work: String
     private var createdWork = false
+    /// The work database's comment while it is loaded, also in the intent record: what marks a
+    /// `--to-database` leftover as this restore's own (PostgresRestore+Leftovers.swift).
+    let leftoverMark = "ehrdata restore in progress " + (0..<4).map { _ in String(UInt32.random(in: 0 ... .max), radix: 16) }.joined()
     private var published = false
 
     static let nameLimit = 63
@@ -81,7 +84,7 @@ final class PostgresRestore {
         }
     }
 
-    private func admin() throws -> PostgresConnection {
+    func admin() throws -> PostgresConnection {
         let maintenance = target == "postgres" || original == "postgres" ? "template1" : "postgres"
         return try PostgresConnection(connectionString: connectionString,
                                       overrides: [("dbname", maintenance), ("application_name", "ehrdata restore")])
@@ -118,7 +121,7 @@ final class PostgresRestore {
         }
     }
 
-    private func databaseExists(_ name: String, _ admin: PostgresConnection) throws -> Bool {
+    func databaseExists(_ name: String, _ admin: PostgresConnection) throws -> Bool {
         try admin.value("SELECT count(*) FROM pg_database WHERE datname = \(admin.literal(name))") != "0"
     }
 
@@ -140,6 +143,7 @@ final class PostgresRestore {
                 ENCODING \(admin.literal(info.encoding)) LC_COLLATE \(admin.literal(info.collate)) LC_CTYPE \(admin.literal(info.ctype))
                 """)
             createdWork = true
+            try admin.execute("COMMENT ON DATABASE \(PostgresConnection.identifier(work)) IS \(admin.literal(leftoverMark))")
         }
         let tools = try PostgresTools.locate()
         let scratch = try TempPath(in: NSTemporaryDirectory(), name: "schema.pgdump")
@@ -154,6 +158,7 @@ final class PostgresRestore {
         try phase("sequences and views") { try finishSequencesAndViews() }
         TestHooks.checkpoint("postgres-before-verify")
         try phase("verification") { try verify() }
+        if createdWork { try admin.execute("COMMENT ON DATABASE \(PostgresConnection.identifier(work)) IS NULL") }
         logger.info("postgres database loaded and verified", metadata: ["source": "\(source.name)", "database": "\(work)"])
     }
 
@@ -279,6 +284,11 @@ final class PostgresRestore {
         let orig = PostgresConnection.identifier(original), kept = PostgresConnection.identifier(keptName)
         TestHooks.checkpoint("postgres-swap-begin")
         try admin.execute("BEGIN")
+        // Once the rename holds its lock, new connections to the original wait for this
+        // transaction. If ehrdata's host or network goes away (not a clean kill, which closes
+        // the socket at once), the server would keep it open until TCP keepalive noticed, hours:
+        // these bound it, and the server then rolls it back.
+        try admin.execute("SET LOCAL idle_in_transaction_session_timeout = '30s'; SET LOCAL lock_timeout = '30s'")
         TestHooks.checkpoint("postgres-swap-terminate")
         _ = try admin.rows("""
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity

@@ -117,7 +117,8 @@ public struct RestoreEngine {
         let sources = try select(request, in: manifest)
         // What a killed restore left goes first: for these sources, also their work databases.
         let connections = request.connections.filter { name, _ in sources.contains { $0.name == name } }
-        let unresolved = IntentRecovery(archive: archive, logger: logger, postgresConnections: connections).run()
+        let unresolved = IntentRecovery(archive: archive, logger: logger, sqlitePaths: request.sqlitePaths,
+                                        postgresConnections: connections).run(holdingWriteLock: request.inPlace)
         if let source = sources.first(where: { unresolved[$0.name] != nil }) {
             throw EHRError(.failure, "source '\(source.name)': an interrupted restore could not be finished or undone: \(unresolved[source.name]!)",
                            hint: "see docs/RUNBOOK.md, \"After a killed restore\"")
@@ -136,13 +137,20 @@ public struct RestoreEngine {
         let plan = Plan(snapshot: id.rawValue, inPlace: request.inPlace, steps: restorers.map(\.step))
         guard try confirm(plan) else { return nil }
 
+        // Another restore's record (running, or interrupted and not yet undone) names a target:
+        // two restores must never rename the same files.
+        let others = archive.intentRecords().compactMap(\.sqlite?.target)
+        if let clash = plan.steps.first(where: { $0.kind == "sqlite" && others.contains($0.target) }) {
+            throw EHRError(.locked, "another restore of \(clash.target) is running or was interrupted and is not yet undone",
+                           hint: "wait for it, or run 'ehrdata list' to undo an interrupted one (see docs/RUNBOOK.md, \"After a killed restore\")")
+        }
         if request.inPlace, !request.force, let busy = plan.steps.first(where: { !$0.inUseBy.isEmpty }) {
             throw EHRError(.locked, "\(busy.target) is open in \(busy.inUseBy.joined(separator: ", ")); "
                 + "renaming it now would lose that process's later writes",
                 hint: "stop the service using it, then retry; --force restores anyway")
         }
         for r in restorers {
-            r.intent = try holdIntent(r.intentRecord(snapshot: id), readOnly: lock.readOnlyArchive)
+            r.intent = try holdIntent(r.intentRecord(snapshot: id, inPlace: request.inPlace), readOnly: lock.readOnlyArchive)
         }
         for r in restorers {
             do { try r.materialize() } catch { throw ErrorMapping.map(error, source: r.step.source) }
@@ -263,7 +271,7 @@ class Restorer {
     var intent: HeldIntent?
     var verification: String { "" }
     init(step: RestoreEngine.Step) { self.step = step }
-    func intentRecord(snapshot: SnapshotID) throws -> IntentRecord { fatalError("subclass") }
+    func intentRecord(snapshot: SnapshotID, inPlace: Bool) throws -> IntentRecord { fatalError("subclass") }
     func materialize() throws {}
     func publish(inPlace: Bool) throws {}
     func discard() {}
@@ -278,9 +286,9 @@ final class SQLiteRestorer: Restorer {
         super.init(step: step)
     }
     override var verification: String { "SHA-256 and integrity_check ok" }
-    override func intentRecord(snapshot: SnapshotID) throws -> IntentRecord {
+    override func intentRecord(snapshot: SnapshotID, inPlace: Bool) throws -> IntentRecord {
         IntentRecord(kind: .sqlite, snapshot: snapshot, source: step.source,
-                     sqlite: .init(target: restore.target, temp: restore.temp))
+                     sqlite: .init(target: restore.target, temp: restore.temp, inPlace: inPlace))
     }
     override func materialize() throws { try restore.materialize() }
     override func publish(inPlace: Bool) throws {
@@ -297,10 +305,11 @@ final class PostgresRestorer: Restorer {
         super.init(step: step)
     }
     override var verification: String { "row counts, content digests and sequences ok" }
-    override func intentRecord(snapshot: SnapshotID) throws -> IntentRecord {
+    override func intentRecord(snapshot: SnapshotID, inPlace: Bool) throws -> IntentRecord {
         // A database that exists already (an empty --to-database target) is not ours to drop.
-        IntentRecord(kind: .postgres, snapshot: snapshot, source: step.source,
-                     postgres: .init(workDatabase: try restore.workExists() ? nil : restore.work))
+        let creates = try !restore.workExists()
+        return IntentRecord(kind: .postgres, snapshot: snapshot, source: step.source,
+                            postgres: .init(workDatabase: creates ? restore.work : nil, mark: creates ? restore.leftoverMark : nil))
     }
     override func materialize() throws { try restore.materialize() }
     override func publish(inPlace: Bool) throws {

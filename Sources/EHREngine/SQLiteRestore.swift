@@ -21,9 +21,15 @@ final class SQLiteRestore {
         self.snapshot = snapshot
         self.source = source
         self.target = target
+        temp = Self.tempPath(for: target, pid: getpid())
+    }
+
+    /// The hidden temp file beside `target` that restore `pid` writes: the only name recovery
+    /// removes for a `--to` record, whatever the record says.
+    static func tempPath(for target: String, pid: Int32) -> String {
         let directory = (target as NSString).deletingLastPathComponent
         let base = (target as NSString).lastPathComponent
-        temp = "\(directory)/.\(base).ehrdata-restore-\(getpid()).tmp"
+        return "\(directory)/.\(base).ehrdata-restore-\(pid).tmp"
     }
 
     static func checkNewTarget(_ target: String) throws {
@@ -99,22 +105,42 @@ final class SQLiteRestore {
             }
         }
         let moves = kept.sorted(by: { $0.path.count > $1.path.count }).map { IntentRecord.Move(from: $0.path, to: $0.keptAs) }
+        var record = intent?.record.sqlite ?? .init(target: target, temp: temp, inPlace: true)
+        record.moves = moves
+        record.tempIdentity = FileSystem.identity(temp)
         if let intent {
-            var record = intent.record
-            record.phase = .swap
-            record.sqlite?.moves = moves
-            try intent.update(record)
+            var updated = intent.record
+            updated.phase = .swap
+            updated.sqlite = record
+            try intent.update(updated)
         }
-        for (step, move) in moves.enumerated() {
-            TestHooks.checkpoint("sqlite-swap-rename-\(step + 1)")
-            try FileSystem.renameNoReplace(move.from, move.to)
+        do {
+            for (step, move) in moves.enumerated() {
+                TestHooks.checkpoint("sqlite-swap-rename-\(step + 1)")
+                try FileSystem.renameNoReplace(move.from, move.to)
+            }
+            TestHooks.checkpoint("sqlite-swap-rename-restored")
+            try FileSystem.renameNoReplace(temp, target)
+        } catch {
+            // A rename failed (a file appeared at a name, a disk error): undo what was done,
+            // here and now, as the next command would after a kill. If even that fails, the
+            // record stays for the next command, and the error says so.
+            do { _ = try Self.recover(record, phase: .swap) } catch let undo {
+                intent?.abandon()
+                throw EHRError(.failure, "the in-place swap of \(target) failed (\(Self.reason(error))) and could not be undone (\(Self.reason(undo)))",
+                               hint: "see docs/RUNBOOK.md, \"After a killed restore\"; the next ehrdata command tries the undo again")
+            }
+            tempExists = false
+            throw EHRError((error as? EHRError)?.kind ?? .failure,
+                           "the in-place swap of \(target) was undone, nothing changed: \(Self.reason(error))",
+                           hint: "a file appeared beside the database during the swap (did a service start?): stop what uses it and retry")
         }
-        TestHooks.checkpoint("sqlite-swap-rename-restored")
-        try FileSystem.renameNoReplace(temp, target)
         tempExists = false
         try FileSystem.fsyncDirectory((target as NSString).deletingLastPathComponent)
         TestHooks.checkpoint("sqlite-swap-done")
     }
+
+    static func reason(_ error: Error) -> String { (error as? EHRError)?.message ?? "\(error)" }
 
     /// Removes the temp file (and anything SQLite made beside it) if it was not published.
     func discardTemp() {

@@ -24,8 +24,10 @@ struct List: ParsableCommand {
     func run() throws {
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
-            return try ListEngine(archive: try Archive.open(at: config.archive), logger: global.makeLogger("list"),
-                                  lockWait: try lock.seconds).run()
+            var engine = ListEngine(archive: try Archive.open(at: config.archive), logger: global.makeLogger("list"),
+                                    lockWait: try lock.seconds)
+            engine.sqlitePaths = config.sqlitePaths
+            return try engine.run()
         }) { entries in
             if entries.isEmpty { return "no snapshots yet; run 'ehrdata backup'" }
             return Output.table(["SNAPSHOT", "STARTED (UTC)", "SOURCES", "SIZE", "COMPRESSED", "VERIFIED"], entries.map { e in

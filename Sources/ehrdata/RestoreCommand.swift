@@ -94,8 +94,7 @@ struct Restore: ParsableCommand {
             if let toDatabase { destination = .newDatabase(toDatabase) }
             var request = RestoreEngine.Request(
                 snapshot: SnapshotSelector(snapshot), sources: sources, destination: destination, force: force,
-                sqlitePaths: Dictionary(config.sources.compactMap { s in s.path.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a }),
-                connections: Dictionary(config.sources.compactMap { s in s.connection.map { (s.name, $0) } }, uniquingKeysWith: { a, _ in a }),
+                sqlitePaths: config.sqlitePaths, connections: config.connections,
                 owners: !noOwner, privileges: !noPrivileges)
             if let jobs { request.jobs = jobs }
             let result = try RestoreEngine(archive: archive, logger: logger, lockWait: try lock.seconds)

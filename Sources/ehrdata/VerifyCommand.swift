@@ -50,11 +50,13 @@ struct Verify: ParsableCommand {
         let logger = global.makeLogger("verify")
         var reports: [VerifyEngine.Report] = []
         try Output.run(json: global.json, {
-            let archive = try Archive.open(at: try global.loadConfiguration().archive)
-            let ids = all ? try archive.snapshotIDs(ignored: { VerifyEngine.warnNotASnapshot($0, logger) })
+            let config = try global.loadConfiguration()
+            let archive = try Archive.open(at: config.archive)
+            let ids = all ? try archive.snapshotIDs(ignored: { Warnings.notASnapshot($0, logger) })
                           : [try archive.resolve(SnapshotSelector(snapshot ?? "latest"))]
             var engine = VerifyEngine(archive: archive, logger: logger, lockWait: try lock.seconds)
             if let scratchDir { engine.scratchDirectory = scratchDir }
+            engine.sqlitePaths = config.sqlitePaths
             reports = try engine.run(ids, depth: deep ? .deep : .checksums)
             return reports
         }) { reports in

@@ -103,6 +103,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: ws.dir.file("r.sqlite")))
     }
 
+    @Test func aHugeSparseDataFileIsDamageWithoutReadingIt() throws {
+        let (ws, id) = try backedUp()
+        let path = ws.snapshotDirectory(id) + "/data/backend.sqlite.gz"
+        #expect(truncate(path, 8 << 40) == 0) // 8 TiB of holes: hashing it would take hours
+        let (r, hung) = try runBounded(ws, ["verify", id], seconds: 60)
+        #expect(!hung, "verify read the whole file")
+        #expect(r.status == 65 && r.stdout.contains("size"), "\(r.stdout) \(r.stderr)")
+    }
+
     @Test func aFifoAsManifestIsDamageNotAHang() throws {
         let (ws, id) = try backedUp()
         let path = ws.snapshotDirectory(id) + "/manifest.json"
@@ -268,6 +277,27 @@ import Testing
             #expect(r.status == 65, "verify \(depth): exit \(r.status) \(r.stderr)")
             #expect(r.stdout.contains("impossible size"), "\(r.stdout)")
         }
+    }
+
+    @Test func sizesEachWithinBoundsThatAddUpPastThemAreDamage() throws {
+        let (ws, id) = try backedUp()
+        try editManifest(ws, id) { json in
+            var sources = json["sources"] as! [[String: Any]]
+            var second = sources[0]
+            second["name"] = "second"
+            sources.append(second)
+            for i in sources.indices {
+                var files = sources[i]["files"] as! [[String: Any]]
+                var uncompressed = files[0]["uncompressed"] as! [String: Any]
+                uncompressed["size"] = Int64(1) << 49 + 1 // each allowed; the two add up past 2^50
+                files[0]["uncompressed"] = uncompressed
+                sources[i]["files"] = files
+            }
+            json["sources"] = sources
+        }
+        let r = try ws.run(["verify", id])
+        #expect(r.status == 65 && r.stdout.contains("add up"), "\(r.stdout) \(r.stderr)")
+        #expect(try ws.ok(["list"]).contains("DAMAGED"))
     }
 
     @Test func verifyAllGivesEverySnapshotItsVerdictAndIgnoresStrayEntries() throws {

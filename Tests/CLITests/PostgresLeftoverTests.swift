@@ -49,4 +49,24 @@ import Testing
         _ = try c.ws.run(["restore", "latest", "--source", "fhir", "--to-database", dbs.name("second")])
         #expect(try pg.exists(database: target), "a database the user made was dropped")
     }
+
+    /// A record is archive content: one naming the live database drops nothing.
+    @Test func aHostileRecordNamingTheLiveDatabaseDropsNothing() throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let c = try PostgresRestoreInPlaceTests.backedUpThenChanged(pg, dbs)
+        let id = try #require(try c.ws.snapshotIDs().first)
+        try FileManager.default.createDirectory(atPath: c.ws.archive + "/intents", withIntermediateDirectories: true)
+        try """
+        {"format": "ehrdata-intent", "version": 1, "kind": "postgres", "phase": "prepare", "createdAt": "2026-12-01T00:00:00.000Z",
+         "host": "elsewhere", "pid": 999999, "snapshot": "\(id)", "source": "fhir",
+         "postgres": {"workDatabase": "\(c.db)", "mark": "ehrdata restore in progress 0"}}
+        """.write(toFile: c.ws.archive + "/intents/20261201T000000-999999-0001.json", atomically: true, encoding: .utf8)
+        let next = try c.ws.run(["restore", "latest", "--source", "fhir", "--to-database", dbs.name("drill")])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stderr.contains("left a database alone"), "\(next.stderr)")
+        #expect(try pg.exists(database: c.db), "the live database was dropped")
+        #expect(try pg.tableDigests(c.db) == c.changed)
+    }
 }

@@ -117,4 +117,63 @@ import Testing
         #expect(done.status == 0, "\(done.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: ws.archive + "/intents").isEmpty)
     }
+
+    @Test func aRenameThatFailsDuringTheSwapIsUndoneAtOnce() throws {
+        let (ws, id, original, _) = try prepared()
+        let restore = try Background(["restore", id, "--yes"], config: ws.config,
+                                     environment: ["EHRDATA_TEST_PAUSE_AT": "sqlite-swap-rename-restored"])
+        defer { restore.killIfRunning() }
+        try requirePaused(restore, at: "sqlite-swap-rename-restored")
+        // A service recreates its database while the originals are aside: the last rename fails.
+        try "new".write(toFile: ws.source, atomically: false, encoding: .utf8)
+        restore.resume()
+        let r = finishBackground(restore, what: "the restore")
+        expectFailure(r, code: 73, mentions: ["undone", "nothing changed"])
+        for (suffix, digest) in zip(Self.companions, original) {
+            #expect(try sha(ws.source + suffix) == digest, "backend.sqlite\(suffix) is not the original")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: ws.dir.path)
+        #expect(names.filter { $0.contains(".displaced-") }.count == 1, "\(names)")
+        #expect(!names.contains { $0.contains("ehrdata-restore") || $0.contains("pre-restore") }, "\(names)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws.archive + "/intents").isEmpty)
+    }
+
+    /// An intent record is archive content, so untrusted: one that names files a restore would
+    /// not have touched changes nothing.
+    @Test func aHostileIntentRecordChangesNothing() throws {
+        let (ws, id, _, _) = try prepared()
+        let victim = ws.dir.file("victim")
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        for name in ["important.txt", "other.txt"] { try name.write(toFile: victim + "/" + name, atomically: true, encoding: .utf8) }
+        let before = try TreeState(ws.dir.path)
+        try FileManager.default.createDirectory(atPath: ws.archive + "/intents", withIntermediateDirectories: true)
+        let host = ProcessInfo.processInfo.hostName
+        func record(_ name: String, _ fields: String) throws {
+            try """
+            {"format": "ehrdata-intent", "version": 1, "kind": "sqlite", "createdAt": "2026-12-01T00:00:00.000Z",
+             "host": "\(host)", "pid": 999999, "snapshot": "\(id)", "source": "backend", \(fields)}
+            """.write(toFile: ws.archive + "/intents/" + name, atomically: true, encoding: .utf8)
+        }
+        try record("20261201T000000-999999-0001.json", """
+            "phase": "prepare", "sqlite": {"target": "\(victim)/x", "temp": "\(victim)/important.txt", "inPlace": false}
+            """)
+        try record("20261201T000000-999999-0002.json", """
+            "phase": "swap", "sqlite": {"target": "\(ws.source)", "temp": "\(ws.dir.file(".backend.sqlite.ehrdata-restore-999999.tmp"))",
+              "inPlace": true, "moves": [{"from": "\(victim)/moved-here", "to": "\(victim)/other.txt"}]}
+            """)
+        try record("20261201T000000-999999-0003.json", """
+            "phase": "swap", "sqlite": {"target": "\(victim)/other.txt", "temp": "\(victim)/.other.txt.ehrdata-restore-999999.tmp",
+              "inPlace": true, "moves": [{"from": "\(victim)/other.txt", "to": "\(victim)/other.txt.pre-restore-20261201T000000.000Z"}]}
+            """)
+        let next = try ws.run(["list"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stderr.contains("ignoring an intent record"), "\(next.stderr)")
+        var after = try TreeState(ws.dir.path)
+        for key in after.entries.keys where key.hasPrefix("archive/intents") || key.hasSuffix(".lock") { after.entries[key] = nil }
+        var expected = before
+        for key in expected.entries.keys where key.hasSuffix(".lock") { expected.entries[key] = nil }
+        #expect(after == expected, "the record changed files")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws.archive + "/intents").isEmpty)
+    }
 }
+
