@@ -25,5 +25,6 @@ if [[ ! -x $EHRDATA_BINARY ]]; then
     exit 1
 fi
 
-# Swift Testing runs tests in parallel by default; keep it that way.
-exec bash scripts/with-postgres.sh swift test "$@"
+# Built once, above: --skip-build. The tests are Swift Testing's (run in parallel, its
+# default); --disable-xctest drops XCTest's empty "Executed 0 tests" run before them.
+exec bash scripts/with-postgres.sh swift test --skip-build --disable-xctest "$@"

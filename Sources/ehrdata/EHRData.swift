@@ -1,5 +1,6 @@
 import ArgumentParser
 import EHRCore
+import Foundation
 
 @main
 struct EHRData: ParsableCommand {
@@ -26,4 +27,33 @@ struct EHRData: ParsableCommand {
         version: EHRVersion.current,
         subcommands: [Init.self, Backup.self, List.self, Verify.self, Restore.self, Config.self]
     )
+
+    /// As swift-argument-parser's own `main`, except that a command-line mistake reads like
+    /// every other ehrdata error: `ehrdata: error: MESSAGE (hint: usage: …)` on one line, exit 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error where error is ExitCode || error is CleanExit || exitCode(for: error) != .validationFailure {
+            exit(withError: error) // help, --version, completions, and our own already-reported failures
+        } catch {
+            FileHandle.standardError.write(Data((usageError(error) + "\n").utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+    }
+
+    /// `ehrdata: error: <what is wrong> (hint: usage: <the command's usage>; 'ehrdata help <command>' shows more)`.
+    static func usageError(_ error: Error) -> String {
+        let full = fullMessage(for: error)
+        let lines = full.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+        var message = message(for: error)
+        if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        // One line: a list of allowed values (`- trace`, `- debug`, …) joins the sentence.
+        message = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }.joined(separator: " ")
+        let usage = lines.first { $0.hasPrefix("Usage: ") }.map { String($0.dropFirst("Usage: ".count)) }
+        let more = lines.first { $0.hasPrefix("See '") }.map { String($0.dropFirst(5).prefix { $0 != "'" }) } ?? "ehrdata --help"
+        let hint = usage.map { "usage: \($0); '\(more)' shows more" } ?? "'\(more)' shows the usage"
+        return "ehrdata: error: \(message) (hint: \(hint))"
+    }
 }

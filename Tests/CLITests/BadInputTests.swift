@@ -107,6 +107,12 @@ import Testing
         #expect(try ws.run(["restore", "latest"]).status == 64) // in place, no terminal, no --yes
         #expect(try ws.run(["verify", "x", "--all"]).status == 64)
         #expect(try ws.run(["frobnicate"]).status == 64)
+        // Command-line mistakes read like every other ehrdata error: one line, a usage hint.
+        expectFailure(try ws.run(["frobnicate"]), code: 64, mentions: ["frobnicate", "usage: ehrdata"])
+        expectFailure(try ws.run(["restore"]), code: 64, mentions: ["<snapshot>", "usage: ehrdata restore", "ehrdata restore --help"])
+        expectFailure(try ws.run(["list", "--log-level", "loud"]), code: 64, mentions: ["loud", "warning", "usage: ehrdata list"])
+        expectFailure(try ws.run(["verify", "x", "--all"]), code: 64, mentions: ["--all", "usage: ehrdata verify"])
+        #expect(!(try ws.run(["frobnicate"]).stderr.contains("Error:")))
     }
 
     @Test func jsonErrorObjectForScripts() throws {
