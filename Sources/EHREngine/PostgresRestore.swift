@@ -20,6 +20,8 @@ final class PostgresRestore {
     struct Options {
         var owners = true
         var privileges = true
+        /// Create the recorded roles the target server lacks (see PostgresRestore+Roles.swift).
+        var createRoles = false
         var jobs = ProcessInfo.processInfo.activeProcessorCount
     }
 
@@ -36,6 +38,9 @@ final class PostgresRestore {
     /// Where the data is loaded.
     let work: String
     private var createdWork = false
+    /// Roles this restore created, and the attributes they had that it did not grant.
+    var createdRoles: [String] = []
+    var attributesNotGranted: [RestoreEngine.RoleAttribute] = []
     private var published = false
 
     static let nameLimit = 63
@@ -81,7 +86,7 @@ final class PostgresRestore {
         }
     }
 
-    private func admin() throws -> PostgresConnection {
+    func admin() throws -> PostgresConnection {
         let maintenance = target == "postgres" || original == "postgres" ? "template1" : "postgres"
         return try PostgresConnection(connectionString: connectionString,
                                       overrides: [("dbname", maintenance), ("application_name", "ehrdata restore")])
@@ -116,6 +121,7 @@ final class PostgresRestore {
                 throw EHRError(.targetExists, "database \(name) already exists", hint: "retry in a second")
             }
         }
+        try checkRoles(admin)
     }
 
     private func databaseExists(_ name: String, _ admin: PostgresConnection) throws -> Bool {
@@ -134,6 +140,7 @@ final class PostgresRestore {
     func materialize() throws {
         try preflight()
         let admin = try admin()
+        try createMissingRoles(admin)
         if try !databaseExists(work, admin) {
             try admin.execute("""
                 CREATE DATABASE \(PostgresConnection.identifier(work)) TEMPLATE template0
@@ -332,6 +339,7 @@ final class PostgresRestore {
 
     /// Drops the work database if this restore created it and it was not published.
     func discard() {
+        defer { dropCreatedRoles() }
         guard createdWork, !published, let admin = try? admin() else { return }
         try? admin.execute("DROP DATABASE IF EXISTS \(PostgresConnection.identifier(work)) WITH (FORCE)")
     }
