@@ -138,6 +138,65 @@ import Testing
     }
 }
 
+extension PostgresRolesTests {
+    /// A snapshot from before roles were recorded (no `roles` key) restores as it always did:
+    /// no role check, pg_restore names the missing owner (exit 1), and --create-roles has nothing
+    /// to create. A `roles` list out of the format's bounds is damage (65), nothing created.
+    @Test func snapshotsWithoutRolesBehaveAsBeforeAndBadRolesAreDamage() throws {
+        let pg = try PGServer()
+        let pg2 = try PGServer(variable: "EHRDATA_TEST_PG2")
+        let dbs = PGDatabases(pg), dbs2 = PGDatabases(pg2)
+        defer {
+            dbs2.drop()
+            dropRoles(on: pg2, startingWith: dbs.prefix + "_")
+            dbs.drop()
+        }
+        let owner = try dbs.createRole("owner", "NOLOGIN")
+        let source = try dbs.create("old")
+        try pg.script(source, "CREATE TABLE t (id int); ALTER TABLE t OWNER TO \(owner);")
+        let ws = try Workspace()
+        try ws.configure(postgres: pg.connection(source), withSQLite: false)
+        _ = try ws.ok(["backup"])
+        let id = try #require(try ws.snapshotIDs().first)
+        try ws.configure(postgres: pg2.connection("postgres"), withSQLite: false)
+
+        try rewriteRoles(ws, id, to: nil)
+        for extra in [[], ["--create-roles"]] {
+            let r = try ws.run(["restore", id, "--source", "fhir", "--to-database", dbs2.name("old")] + extra)
+            #expect(r.status == 1, "expected pg_restore's failure (exit 1), got \(r.status): \(r.stderr)")
+            #expect(r.stderr.contains("does not exist") && !r.stderr.contains("of the snapshot"), "\(r.stderr)")
+            #expect(try rolesOn(pg2, startingWith: dbs.prefix + "_").isEmpty, "roles created from a snapshot without roles")
+        }
+
+        let long = String(repeating: "r", count: 64)
+        for bad in [long, "pg_reserved", ""] {
+            try rewriteRoles(ws, id, to: [["name": bad, "login": false, "inherit": true, "createDB": false, "createRole": false,
+                                          "connectionLimit": -1, "memberOf": [], "superuser": false, "replication": false,
+                                          "bypassRLS": false]])
+            let r = try ws.run(["restore", id, "--source", "fhir", "--to-database", dbs2.name("bad"), "--create-roles"])
+            expectFailure(r, code: 65, mentions: ["role name", "damaged"])
+            #expect(try !pg2.exists(database: dbs2.name("bad")))
+            #expect(try pg2.value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname IN (\(literal(long)), 'pg_reserved')") == "0")
+        }
+    }
+
+    /// Replaces (nil: removes) the `roles` of the snapshot's postgres source and rewrites
+    /// manifest.sha256 to match, as a person with write access to the archive could.
+    func rewriteRoles(_ ws: Workspace, _ id: String, to roles: [[String: Any]]?) throws {
+        var manifest = try ws.manifestJSON(id)
+        var sources = try #require(manifest["sources"] as? [[String: Any]])
+        var postgres = try #require(sources[0]["postgres"] as? [String: Any])
+        postgres["roles"] = roles
+        sources[0]["postgres"] = postgres
+        manifest["sources"] = sources
+        let path = ws.snapshotDirectory(id) + "/manifest.json"
+        try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+        let sum = try Run.program("/usr/bin/sha256sum", [path])
+        let hex = try #require(sum.stdout.split(separator: " ").first)
+        try "\(hex)  manifest.json\n".write(toFile: ws.snapshotDirectory(id) + "/manifest.sha256", atomically: false, encoding: .utf8)
+    }
+}
+
 /// Roles on `server` whose names start with `prefix`, sorted.
 func rolesOn(_ server: PGServer, startingWith prefix: String) throws -> [String] {
     try server.rows("postgres", "SELECT rolname FROM pg_roles WHERE starts_with(rolname, \(literal(prefix))) ORDER BY 1").map { $0[0] }
