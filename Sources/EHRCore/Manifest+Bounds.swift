@@ -37,6 +37,9 @@ extension Manifest {
             if let postgres = source.postgres, !postgres.tables.allSatisfy({ (0...Self.maxCount).contains($0.rows) }) {
                 return "an impossible row count for source '\(source.name)'"
             }
+            if let roles = source.postgres?.roles, let problem = Self.rolesProblem(roles) {
+                return "\(problem) for source '\(source.name)'"
+            }
         }
         return nil
     }

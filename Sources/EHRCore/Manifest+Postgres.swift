@@ -20,11 +20,14 @@ extension Manifest {
         public var tables: [PostgresTable]
         public var sequences: [PostgresSequence]
         public var materializedViews: [PostgresMaterializedView]
+        /// The roles the database names (owners, grantees), as data; nil in snapshots taken
+        /// before it was recorded. See Manifest+PostgresRoles.swift.
+        public var roles: [PostgresRole]?
 
         public init(serverVersion: String, serverVersionNum: Int, database: String, encoding: String,
                     collate: String, ctype: String, snapshot: String, walLSN: String, pgDumpVersion: String,
                     copySettings: [String: String], tables: [PostgresTable], sequences: [PostgresSequence],
-                    materializedViews: [PostgresMaterializedView]) {
+                    materializedViews: [PostgresMaterializedView], roles: [PostgresRole]? = nil) {
             self.serverVersion = serverVersion
             self.serverVersionNum = serverVersionNum
             self.database = database
@@ -38,6 +41,7 @@ extension Manifest {
             self.tables = tables
             self.sequences = sequences
             self.materializedViews = materializedViews
+            self.roles = roles
         }
     }
 

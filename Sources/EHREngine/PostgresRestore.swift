@@ -20,6 +20,8 @@ final class PostgresRestore {
     struct Options {
         var owners = true
         var privileges = true
+        /// Create the recorded roles the target server lacks (see PostgresRestore+Roles.swift).
+        var createRoles = false
         var jobs = ProcessInfo.processInfo.activeProcessorCount
     }
 
@@ -39,6 +41,9 @@ final class PostgresRestore {
     /// The work database's comment while it is loaded, also in the intent record: what marks a
     /// `--to-database` leftover as this restore's own (PostgresRestore+Leftovers.swift).
     let leftoverMark = "ehrdata restore in progress " + (0..<4).map { _ in String(UInt32.random(in: 0 ... .max), radix: 16) }.joined()
+    /// Roles this restore created, and the attributes they had that it did not grant.
+    var createdRoles: [String] = []
+    var attributesNotGranted: [RestoreEngine.RoleAttribute] = []
     private var published = false
 
     static let nameLimit = 63
@@ -119,6 +124,7 @@ final class PostgresRestore {
                 throw EHRError(.targetExists, "database \(name) already exists", hint: "retry in a second")
             }
         }
+        try checkRoles(admin)
     }
 
     func databaseExists(_ name: String, _ admin: PostgresConnection) throws -> Bool {
@@ -137,6 +143,7 @@ final class PostgresRestore {
     func materialize() throws {
         try preflight()
         let admin = try admin()
+        try createMissingRoles(admin)
         if try !databaseExists(work, admin) {
             try admin.execute("""
                 CREATE DATABASE \(PostgresConnection.identifier(work)) TEMPLATE template0
@@ -342,6 +349,7 @@ final class PostgresRestore {
 
     /// Drops the work database if this restore created it and it was not published.
     func discard() {
+        defer { dropCreatedRoles() }
         guard createdWork, !published, let admin = try? admin() else { return }
         try? admin.execute("DROP DATABASE IF EXISTS \(PostgresConnection.identifier(work)) WITH (FORCE)")
     }

@@ -94,6 +94,7 @@ struct PostgresSourceCapture {
         let views = try catalog.materializedViews().map {
             Manifest.PostgresMaterializedView(schema: $0.0.schema, name: $0.0.name, populated: $0.populated)
         }
+        let roles = try recordableRoles(catalog)
         logger.info("postgres snapshot exported", metadata: [
             "source": "\(source.name)", "tables": "\(tables.count)", "wal_lsn": "\(wal)",
         ])
@@ -117,9 +118,22 @@ struct PostgresSourceCapture {
             serverVersion: db.serverVersion, serverVersionNum: db.serverVersionNum, database: db.name,
             encoding: db.encoding, collate: db.collate, ctype: db.ctype, snapshot: exported, walLSN: wal,
             pgDumpVersion: dump.text, copySettings: Self.copySettings, tables: copied.map(\.table),
-            sequences: sequences, materializedViews: views)
+            sequences: sequences, materializedViews: views, roles: roles)
         return Manifest.Source(name: source.name, kind: .postgres, postgres: info,
                                files: [schemaFile] + copied.map(\.file))
+    }
+
+    /// The roles the database names, read in the snapshot's transaction (roles are cluster-wide,
+    /// so this is as exact as it needs to be). More than a reader accepts: left out with a
+    /// warning, and the snapshot restores as one taken before roles were recorded.
+    private func recordableRoles(_ catalog: PostgresCatalog) throws -> [Manifest.PostgresRole]? {
+        let roles = try catalog.roles()
+        guard roles.count <= Manifest.maxRoles else {
+            logger.warning("the database names more roles than a snapshot records; roles left out of the manifest",
+                           metadata: ["source": "\(source.name)", "roles": "\(roles.count)", "limit": "\(Manifest.maxRoles)"])
+            return nil
+        }
+        return roles
     }
 
     /// A worker connection in the exported snapshot, holding ACCESS SHARE on every table.

@@ -44,6 +44,8 @@ public struct RestoreEngine {
         public var owners: Bool
         public var privileges: Bool
         public var jobs: Int
+        /// PostgreSQL: create the snapshot's recorded roles the server lacks (no passwords).
+        public var createRoles = false
 
         public init(snapshot: SnapshotSelector, sources: [String], destination: Destination, force: Bool = false,
                     sqlitePaths: [String: String] = [:], connections: [String: String] = [:],
@@ -104,6 +106,16 @@ public struct RestoreEngine {
         public var target: String
         public var bytes: Int64
         public var verified: String
+        /// PostgreSQL: the roles this restore created (absent for SQLite).
+        public var createdRoles: [String]?
+        /// PostgreSQL: attributes the created roles had that were not granted (SUPERUSER,
+        /// REPLICATION, BYPASSRLS), for a person to grant if needed.
+        public var attributesNotGranted: [RoleAttribute]?
+    }
+
+    public struct RoleAttribute: Codable, Sendable, Equatable {
+        public var role: String
+        public var attribute: String
     }
 
     /// Plans under the lock, asks `confirm` (which may print the plan and ask the user, or
@@ -163,7 +175,8 @@ public struct RestoreEngine {
                 "snapshot": "\(id)", "source": "\(r.step.source)", "target": "\(r.step.target)", "in_place": "\(request.inPlace)",
             ])
             restored.append(RestoredSource(source: r.step.source, target: r.step.target, bytes: r.step.restoredBytes,
-                                           verified: r.verification))
+                                           verified: r.verification, createdRoles: r.createdRoles,
+                                           attributesNotGranted: r.attributesNotGranted))
         }
         return Result(plan: plan, restored: restored)
     }
@@ -249,7 +262,8 @@ public struct RestoreEngine {
             let mode: PostgresRestore.Mode
             if case .newDatabase(let name) = request.destination { mode = .newDatabase(name) } else { mode = .inPlace(stamp: String(stamp.prefix(15))) }
             let restore = try PostgresRestore(archive: archive, snapshot: id, source: source, connectionString: connection, mode: mode,
-                                              options: .init(owners: request.owners, privileges: request.privileges, jobs: request.jobs),
+                                              options: .init(owners: request.owners, privileges: request.privileges,
+                                                             createRoles: request.createRoles, jobs: request.jobs),
                                               logger: logger)
             try restore.preflight()
             let bytes = source.uncompressedSize
@@ -270,6 +284,8 @@ class Restorer {
     /// This source's intent record, held from before its first step until it is over.
     var intent: HeldIntent?
     var verification: String { "" }
+    var createdRoles: [String]? { nil }
+    var attributesNotGranted: [RestoreEngine.RoleAttribute]? { nil }
     init(step: RestoreEngine.Step) { self.step = step }
     func intentRecord(snapshot: SnapshotID, inPlace: Bool) throws -> IntentRecord { fatalError("subclass") }
     func materialize() throws {}
@@ -305,6 +321,8 @@ final class PostgresRestorer: Restorer {
         super.init(step: step)
     }
     override var verification: String { "row counts, content digests and sequences ok" }
+    override var createdRoles: [String]? { restore.createdRoles }
+    override var attributesNotGranted: [RestoreEngine.RoleAttribute]? { restore.attributesNotGranted }
     override func intentRecord(snapshot: SnapshotID, inPlace: Bool) throws -> IntentRecord {
         // A database that exists already (an empty --to-database target) is not ours to drop.
         let creates = try !restore.workExists()

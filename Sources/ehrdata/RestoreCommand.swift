@@ -22,12 +22,17 @@ struct Restore: ParsableCommand {
 
             --to PATH: one SQLite source to a new file (PATH must not exist).
             --to-database NAME: one PostgreSQL source into a new database on its server.
+            --create-roles: on a new server, first create the roles the snapshot recorded
+            and the server lacks (safe attributes, no passwords; SUPERUSER, REPLICATION and
+            BYPASSRLS are reported, never granted). Without it, missing roles fail the
+            restore with 66 before anything is created, unless --no-owner --no-privileges.
 
             Examples:
               ehrdata restore latest --dry-run
               ehrdata restore latest --source backend
               ehrdata restore latest --source backend --to /srv/check/backend.sqlite
               ehrdata restore latest --source fhir --to-database fhir_drill
+              ehrdata restore latest --source fhir --to-database fhir --create-roles
               ehrdata restore latest --yes --json
 
             Exit status:
@@ -37,7 +42,8 @@ struct Restore: ParsableCommand {
                   a database name over 63 bytes, or in place without a terminal
                   and without --yes
               65  the snapshot's data is damaged
-              66  no such snapshot or source
+              66  no such snapshot or source; roles of the snapshot missing on the
+                  server (see --create-roles)
               73  --to PATH or --to-database NAME exists and is not empty
               75  the database is open in another process, or the archive is in use
               76  the snapshot is from a newer PostgreSQL, or of a newer format
@@ -74,6 +80,9 @@ struct Restore: ParsableCommand {
     @Flag(help: "PostgreSQL: do not restore grants.")
     var noPrivileges = false
 
+    @Flag(help: "PostgreSQL: create the snapshot's roles this server lacks, with their safe attributes and no passwords.")
+    var createRoles = false
+
     @Option(help: "PostgreSQL: parallel loaders (default: the number of cores).")
     var jobs: Int?
 
@@ -97,12 +106,14 @@ struct Restore: ParsableCommand {
                 sqlitePaths: config.sqlitePaths, connections: config.connections,
                 owners: !noOwner, privileges: !noPrivileges)
             if let jobs { request.jobs = jobs }
+            request.createRoles = createRoles
             let result = try RestoreEngine(archive: archive, logger: logger, lockWait: try lock.seconds)
                 .run(request) { plan in
                     shown = plan
                     return try confirm(plan)
                 }
             if result == nil { declined = !dryRun }
+            if let result { RoleText.warn(result) }
             // A dry run (or a cancel) reports the plan with nothing restored.
             return result ?? RestoreEngine.Result(plan: shown!, restored: [])
         }) { (result: RestoreEngine.Result) -> String in
@@ -110,6 +121,7 @@ struct Restore: ParsableCommand {
             if result.restored.isEmpty { return "" }
             return result.restored.map { r in
                 "restored \(r.source) from \(result.plan.snapshot) to \(r.target) (\(ByteFormat.human(r.bytes)); \(r.verified))"
+                    + RoleText.created(r)
             }.joined(separator: "\n") + keptSummary(result.plan)
         }
         if declined {
@@ -158,5 +170,23 @@ enum PlanText {
         }
         lines.append("Nothing is deleted.")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// What `--create-roles` did, for people: the created roles after the restored line, and one
+/// warning line on stderr per attribute that was not granted.
+enum RoleText {
+    static func created(_ r: RestoreEngine.RestoredSource) -> String {
+        guard let roles = r.createdRoles, !roles.isEmpty else { return "" }
+        return "\n  created \(roles.count == 1 ? "role" : "roles") (no passwords): \(roles.joined(separator: ", "))"
+    }
+
+    static func warn(_ result: RestoreEngine.Result) {
+        for r in result.restored {
+            for a in r.attributesNotGranted ?? [] {
+                FileHandle.standardError.write(Data(("warning: source '\(r.source)': role \(a.role) was created without "
+                    + "\(a.attribute), which it had in the snapshot; grant it by hand if it needs it\n").utf8))
+            }
+        }
     }
 }

@@ -12,16 +12,17 @@ import Testing
 struct PGServer {
     let settings: [String: String]
 
-    init() throws {
-        let conninfo = try #require(ProcessInfo.processInfo.environment["EHRDATA_TEST_PG"],
-                                    "EHRDATA_TEST_PG is not set: run the suite with scripts/test.sh (or scripts/with-postgres.sh swift test), which starts PostgreSQL")
+    /// `variable`: EHRDATA_TEST_PG, or EHRDATA_TEST_PG2 for the second, bare server.
+    init(variable: String = "EHRDATA_TEST_PG") throws {
+        let conninfo = try #require(ProcessInfo.processInfo.environment[variable],
+                                    "\(variable) is not set: run the suite with scripts/test.sh (or scripts/with-postgres.sh swift test), which starts PostgreSQL")
         var settings: [String: String] = [:]
         for pair in conninfo.split(separator: " ") {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
             if parts.count == 2 { settings[parts[0]] = parts[1] }
         }
         try #require(settings["host"] != nil && settings["port"] != nil,
-                     "EHRDATA_TEST_PG has no host or port: '\(conninfo)'")
+                     "\(variable) has no host or port: '\(conninfo)'")
         self.settings = settings
     }
 

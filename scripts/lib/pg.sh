@@ -1,10 +1,14 @@
 # shellcheck shell=bash
-# Throwaway PostgreSQL server for tests. Source this file, then:
-#   pg_start    # initdb + start on 127.0.0.1:<free port>, export connection variables
-#   pg_stop     # stop and delete everything (idempotent, trap-safe)
+# Throwaway PostgreSQL servers for tests. Source this file, then:
+#   pg_start          # initdb + start on 127.0.0.1:<free port>, export connection variables
+#   pg_start_second   # a second, bare server (only the bootstrap superuser `postgres`)
+#   pg_stop_second    # stop and delete the second one (idempotent, trap-safe)
+#   pg_stop           # stop and delete the first one (idempotent, trap-safe)
+#   pg_stop_all       # both, for an EXIT trap
 # Exports after pg_start: EHRDATA_PG_TMPDIR, EHRDATA_TEST_PG (libpq conninfo),
-# PGHOST, PGPORT, PGUSER. The functions return non-zero on failure rather than
-# relying on the caller's `set -e`.
+# PGHOST, PGPORT, PGUSER. After pg_start_second: EHRDATA_PG2_TMPDIR, EHRDATA_TEST_PG2 (the
+# PG* variables keep naming the first server). The functions return non-zero on failure
+# rather than relying on the caller's `set -e`.
 
 # Run a server binary as the postgres user: initdb/postgres refuse to run as root
 # (and there is no sudo here). cd first: the caller's cwd (e.g. under /root) may be
@@ -38,9 +42,38 @@ _pg_port_busy() {
 }
 
 pg_start() {
-    local bindir tmp port try log
-    if [[ -n ${EHRDATA_PG_TMPDIR:-} ]]; then
-        echo "pg.sh: error: a server is already running from this shell ($EHRDATA_PG_TMPDIR)" >&2
+    _pg_server_start EHRDATA_PG_TMPDIR EHRDATA_TEST_PG || return 1
+    export PGHOST=127.0.0.1 PGPORT=$_pg_port PGUSER=postgres
+    return 0
+}
+
+pg_start_second() {
+    _pg_server_start EHRDATA_PG2_TMPDIR EHRDATA_TEST_PG2 || return 1
+    return 0
+}
+
+pg_stop() {
+    _pg_server_stop EHRDATA_PG_TMPDIR EHRDATA_TEST_PG
+    unset PGHOST PGPORT PGUSER
+    return 0
+}
+
+pg_stop_second() {
+    _pg_server_stop EHRDATA_PG2_TMPDIR EHRDATA_TEST_PG2
+    return 0
+}
+
+pg_stop_all() {
+    pg_stop_second
+    pg_stop
+    return 0
+}
+
+# _pg_server_start TMPDIR_VAR CONNINFO_VAR: one server; exports both variables, sets _pg_port.
+_pg_server_start() {
+    local dir_var=$1 conn_var=$2 bindir tmp port try log
+    if [[ -n ${!dir_var:-} ]]; then
+        echo "pg.sh: error: a server is already running from this shell (${!dir_var})" >&2
         return 1
     fi
     if [[ $(id -u) -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
@@ -51,9 +84,9 @@ pg_start() {
     # Explicitly under /tmp (not $TMPDIR): postgres must be able to reach it, and
     # the unix-socket path must stay short (~107 bytes max).
     tmp=$(mktemp -d /tmp/ehrdata-pg.XXXXXXXX) || return 1
-    export EHRDATA_PG_TMPDIR=$tmp
+    export "$dir_var=$tmp"
     if [[ $(id -u) -eq 0 ]]; then
-        chown postgres: "$tmp" || { pg_stop; return 1; }
+        chown postgres: "$tmp" || { _pg_server_stop "$dir_var" "$conn_var"; return 1; }
     fi
     log=$tmp/server.log
 
@@ -63,7 +96,7 @@ pg_start() {
             --auth=trust --no-sync >"$tmp/initdb.log" 2>&1; then
         echo "pg.sh: error: initdb failed:" >&2
         tail -n 20 "$tmp/initdb.log" >&2
-        pg_stop
+        _pg_server_stop "$dir_var" "$conn_var"
         return 1
     fi
     # Settings go to the config file (no quoting issues with paths); the port is per try.
@@ -80,10 +113,10 @@ EOF
         rm -f "$log"
         if _pg_as_owner "$tmp" "$bindir/pg_ctl" -D "$tmp/data" -l "$log" -o "-p $port" \
                 -w -t 60 start >"$tmp/pg_ctl.out" 2>&1; then
-            export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
-            export EHRDATA_TEST_PG="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+            _pg_port=$port
+            export "$conn_var=host=127.0.0.1 port=$port user=postgres dbname=postgres"
             echo "pg.sh: PostgreSQL $("$bindir/postgres" -V | awk '{print $3}') on 127.0.0.1:$port" \
-                "(socket dir and data in $tmp; log $log)" >&2
+                "($conn_var; socket dir and data in $tmp; log $log)" >&2
             return 0
         fi
         # Another process grabbed the port between the check and the bind: try again.
@@ -93,14 +126,16 @@ EOF
     done
     echo "pg.sh: error: PostgreSQL did not start; pg_ctl output and server log tail:" >&2
     tail -n 20 "$tmp/pg_ctl.out" "$log" >&2 2>/dev/null
-    pg_stop
+    _pg_server_stop "$dir_var" "$conn_var"
     return 1
 }
 
-pg_stop() {
-    local tmp=${EHRDATA_PG_TMPDIR:-} bindir
-    unset EHRDATA_PG_TMPDIR EHRDATA_TEST_PG PGHOST PGPORT PGUSER
-    # Only ever delete a directory pg_start made.
+# _pg_server_stop TMPDIR_VAR CONNINFO_VAR: stop one server and delete its directory.
+_pg_server_stop() {
+    local dir_var=$1 conn_var=$2 tmp bindir
+    tmp=${!dir_var:-}
+    unset "$dir_var" "$conn_var"
+    # Only ever delete a directory _pg_server_start made.
     [[ $tmp == /tmp/ehrdata-pg.* && -d $tmp ]] || return 0
     if [[ -f $tmp/data/postmaster.pid ]] && bindir=$(_pg_bindir 2>/dev/null); then
         _pg_as_owner "$tmp" "$bindir/pg_ctl" -D "$tmp/data" -m fast -w -t 60 stop >/dev/null 2>&1 \
