@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds ehrdata and its tests, then runs the whole test suite against a throwaway PostgreSQL
-# server (scripts/with-postgres.sh exports EHRDATA_TEST_PG; the PostgreSQL tests fail, never
-# skip, without it).
+# Builds ehrdata and its tests once, then runs the whole test suite against two throwaway
+# PostgreSQL servers (scripts/with-postgres.sh exports EHRDATA_TEST_PG and EHRDATA_TEST_PG2; the
+# PostgreSQL tests fail, never skip, without them).
 #
 #   bash scripts/test.sh                      # everything
 #   bash scripts/test.sh --filter Archive     # extra arguments go to `swift test`
