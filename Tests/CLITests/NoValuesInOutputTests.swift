@@ -106,7 +106,8 @@ import Testing
 
     @Test(arguments: [
         "host=127.0.0.1 password=FIRST-1111 port=1 password=SECOND-2222 dbname=x",
-        "host=127.0.0.1 port=1 password=PW-7777 with-a-space dbname=x",
+        // A password with a space, unquoted: libpq's parse error quotes the part after the space.
+        "host=127.0.0.1 port=1 password=first PW-7777 dbname=x",
         "postgresql://u:URI-3333@127.0.0.1:1/x?password=QUERY-4444",
         "host=127.0.0.1 port=1 password='QUOTED-5555 dbname=x",
     ])
