@@ -54,6 +54,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     public var hint: String {
+        if context == "reading the connection string" {
+            return "check 'connection' in the config: a value with spaces or quotes needs single quotes (password='a b'); better, keep the password in ~/.pgpass"
+        }
         if context.contains("pg_restore"), serverText.contains("role \""), serverText.contains("does not exist") {
             return "the objects' owner role is missing on this server: create it, or pass --no-owner"
         }
