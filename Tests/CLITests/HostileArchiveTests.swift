@@ -248,10 +248,9 @@ import Testing
 
     // MARK: robust reading
 
-    @Test func sizesThatOverflowMarkOneSnapshotDamagedAndTheRestStillList() throws {
-        let (ws, bad) = try backedUp()
-        _ = try ws.ok(["backup"])
-        try editManifest(ws, bad) { json in
+    /// The snapshot's source twice, each copy's data file claiming `size` bytes.
+    func twoSourcesClaiming(_ ws: Workspace, _ id: String, size: Int64, compressedToo: Bool) throws {
+        try editManifest(ws, id) { json in
             var sources = json["sources"] as! [[String: Any]]
             var second = sources[0]
             second["name"] = "second"
@@ -259,13 +258,19 @@ import Testing
             for i in sources.indices {
                 var files = sources[i]["files"] as! [[String: Any]]
                 var uncompressed = files[0]["uncompressed"] as! [String: Any]
-                uncompressed["size"] = Int64.max - 10
+                uncompressed["size"] = size
                 files[0]["uncompressed"] = uncompressed
-                files[0]["compressed"] = uncompressed
+                if compressedToo { files[0]["compressed"] = uncompressed }
                 sources[i]["files"] = files
             }
             json["sources"] = sources
         }
+    }
+
+    @Test func sizesThatOverflowMarkOneSnapshotDamagedAndTheRestStillList() throws {
+        let (ws, bad) = try backedUp()
+        _ = try ws.ok(["backup"])
+        try twoSourcesClaiming(ws, bad, size: Int64.max - 10, compressedToo: true)
         let list = try ws.run(["list", "--json"])
         #expect(list.status == 0, "\(list.stderr)")
         let entries = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
@@ -281,20 +286,7 @@ import Testing
 
     @Test func sizesEachWithinBoundsThatAddUpPastThemAreDamage() throws {
         let (ws, id) = try backedUp()
-        try editManifest(ws, id) { json in
-            var sources = json["sources"] as! [[String: Any]]
-            var second = sources[0]
-            second["name"] = "second"
-            sources.append(second)
-            for i in sources.indices {
-                var files = sources[i]["files"] as! [[String: Any]]
-                var uncompressed = files[0]["uncompressed"] as! [String: Any]
-                uncompressed["size"] = Int64(1) << 49 + 1 // each allowed; the two add up past 2^50
-                files[0]["uncompressed"] = uncompressed
-                sources[i]["files"] = files
-            }
-            json["sources"] = sources
-        }
+        try twoSourcesClaiming(ws, id, size: Int64(1) << 49 + 1, compressedToo: false) // each allowed; together past 2^50
         let r = try ws.run(["verify", id])
         #expect(r.status == 65 && r.stdout.contains("add up"), "\(r.stdout) \(r.stderr)")
         #expect(try ws.ok(["list"]).contains("DAMAGED"))

@@ -163,6 +163,28 @@ import Testing
         }
     }
 
+    /// An in-place restore paused before its swap, with a session sleeping on the restored copy
+    /// (which the swap does not end), so that the rename finds it "being accessed by other users".
+    static func pausedBeforeTheSwapWithASessionOnTheCopy(_ pg: PGServer, _ f: Fixture) throws -> (Background, BackgroundProgram, String) {
+        let restore = try Background(["restore", "latest", "--source", "fhir", "--yes"], config: f.ws.config,
+                                     environment: ["EHRDATA_TEST_PAUSE_AT": "postgres-swap-begin"])
+        do {
+            try requirePaused(restore, at: "postgres-swap-begin")
+            let work = try #require(try pg.databases(startingWith: f.db + "_restoring_").first, "no work database while paused")
+            let session = try BackgroundProgram(PGServer.psqlPath, PGServer.psqlArguments(pg.connection(work))
+                                                    + ["-c", "SELECT pg_sleep(600)"])
+            guard try eventually(until: { try sessions(pg, on: work, running: "pg_sleep(600)") == 1 }) else {
+                session.stop()
+                Issue.record("the session on \(work) did not start: \(session.output)")
+                throw PausedError()
+            }
+            return (restore, session, work)
+        } catch {
+            restore.killIfRunning()
+            throw error
+        }
+    }
+
     /// A session on the restored copy (which the swap does not end) makes the rename fail with
     /// "being accessed by other users"; the swap tries again, whole, and finishes once it is gone.
     @Test func theSwapIsRetriedWhileARenameFindsSessions() throws {
@@ -170,16 +192,9 @@ import Testing
         let dbs = PGDatabases(pg)
         defer { dbs.drop() }
         let f = try Self.fixture(pg, dbs)
-        let restore = try Background(["restore", "latest", "--source", "fhir", "--yes"], config: f.ws.config,
-                                     environment: ["EHRDATA_TEST_PAUSE_AT": "postgres-swap-begin"])
+        let (restore, session, work) = try Self.pausedBeforeTheSwapWithASessionOnTheCopy(pg, f)
         defer { restore.killIfRunning() }
-        try requirePaused(restore, at: "postgres-swap-begin")
-        let work = try #require(try pg.databases(startingWith: f.db + "_restoring_").first, "no work database while paused")
-        let session = try BackgroundProgram(PGServer.psqlPath, PGServer.psqlArguments(pg.connection(work))
-                                                + ["-c", "SELECT pg_sleep(600)"])
         defer { session.stop() }
-        try #require(eventually { try Self.sessions(pg, on: work, running: "pg_sleep(600)") == 1 },
-                     "the session on \(work) did not start: \(session.output)")
 
         restore.resume()
         // The swap's transaction holds the original's lock while its second rename waits; a
@@ -211,16 +226,9 @@ import Testing
         let dbs = PGDatabases(pg)
         defer { dbs.drop() }
         let f = try Self.fixture(pg, dbs)
-        let restore = try Background(["restore", "latest", "--source", "fhir", "--yes"], config: f.ws.config,
-                                     environment: ["EHRDATA_TEST_PAUSE_AT": "postgres-swap-begin"])
+        let (restore, session, work) = try Self.pausedBeforeTheSwapWithASessionOnTheCopy(pg, f)
         defer { restore.killIfRunning() }
-        try requirePaused(restore, at: "postgres-swap-begin")
-        let work = try #require(try pg.databases(startingWith: f.db + "_restoring_").first, "no work database while paused")
-        let session = try BackgroundProgram(PGServer.psqlPath, PGServer.psqlArguments(pg.connection(work))
-                                                + ["-c", "SELECT pg_sleep(600)"])
         defer { session.stop() }
-        try #require(eventually { try Self.sessions(pg, on: work, running: "pg_sleep(600)") == 1 },
-                     "the session on \(work) did not start: \(session.output)")
 
         restore.resume()
         let r = finishBackground(restore, within: 15_000, what: "the restore whose swap never finds the databases free")
