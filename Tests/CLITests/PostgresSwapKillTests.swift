@@ -226,7 +226,7 @@ import Testing
         let dbs = PGDatabases(pg)
         defer { dbs.drop() }
         let f = try Self.fixture(pg, dbs)
-        let (restore, session, work) = try Self.pausedBeforeTheSwapWithASessionOnTheCopy(pg, f)
+        let (restore, session, _) = try Self.pausedBeforeTheSwapWithASessionOnTheCopy(pg, f)
         defer { restore.killIfRunning() }
         defer { session.stop() }
 
