@@ -83,7 +83,7 @@ public enum ConfigParser {
 
     private static func parseSource(_ node: Node, index: Int, origin: String, base: String) throws -> SourceConfig {
         let m = try Mapping(node, path: "sources[\(index)].", origin: origin,
-                            allowed: ["name", "kind", "path", "connection", "retries"])
+                            allowed: ["name", "kind", "path", "connection", "retries", "row_drop_warning"])
         let nameNode = try m.required("name")
         let name = try m.string(nameNode, "name")
         guard SourceConfig.isValidName(name) else {
@@ -98,7 +98,7 @@ public enum ConfigParser {
         }
         switch kind {
         case .sqlite:
-            for key in ["connection", "retries"] {
+            for key in ["connection", "retries", "row_drop_warning"] {
                 if let extra = m.optional(key) {
                     throw fail(origin, extra.mark, "key 'sources[\(index)].\(key)' is for postgres sources",
                                hint: "a sqlite source takes 'path'")
@@ -115,6 +115,13 @@ public enum ConfigParser {
             let connNode = try m.required("connection")
             var config = SourceConfig(name: name, kind: kind, connection: try m.string(connNode, "connection"))
             if let retries = try m.count("retries") { config.retries = retries }
+            if let percent = try m.count("row_drop_warning") {
+                guard percent <= 100 else {
+                    throw fail(origin, m.optional("row_drop_warning")?.mark, "key 'sources[\(index)].row_drop_warning' is \(percent)",
+                               hint: "give a percent from 0 (warn on any drop) to 100 (only when a table is emptied)")
+                }
+                config.rowDropWarning = percent
+            }
             return config
         }
     }

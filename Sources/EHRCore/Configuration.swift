@@ -45,6 +45,9 @@ public struct SourceConfig: Sendable, Equatable {
     public var pathAsWritten: String?
     /// PostgreSQL: how often a transient failure restarts the source under a new snapshot.
     public var retries: Int = 3
+    /// PostgreSQL: a table whose row count fell by more than this percent since the previous
+    /// snapshot makes the backup warn (and exit 84).
+    public var rowDropWarning: Int = 50
 
     public init(name: String, kind: SourceKind, path: String? = nil, connection: String? = nil,
                 pathAsWritten: String? = nil) {

@@ -31,6 +31,8 @@ public struct EHRError: Error, CustomStringConvertible, Sendable, Equatable {
         case locked
         case unsupportedFormat
         case configuration
+        /// A backup published its snapshot, but found a source itself damaged (or shrunk).
+        case sourceDamaged
         // Reserved for later issues; the codes are fixed now so scripts can rely on them.
         case parityMismatch
         case inconsistencyFound
@@ -51,6 +53,7 @@ public struct EHRError: Error, CustomStringConvertible, Sendable, Equatable {
             case .inconsistencyFound: 81
             case .checkCouldNotRun: 82
             case .staleBackup: 83
+            case .sourceDamaged: 84
             }
         }
     }

@@ -56,15 +56,21 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var sqlite: SQLiteInfo?
         public var postgres: PostgresInfo?
         public var files: [File]
+        /// What the backup found about the source itself (not the copy); nil in older snapshots.
+        public var sourceCheck: SourceCheck?
 
         public init(name: String, kind: SourceKind, sqlite: SQLiteInfo? = nil, postgres: PostgresInfo? = nil,
-                    files: [File]) {
+                    files: [File], sourceCheck: SourceCheck? = nil) {
             self.name = name
             self.kind = kind
             self.sqlite = sqlite
             self.postgres = postgres
             self.files = files
+            self.sourceCheck = sourceCheck
         }
+
+        /// The backup found the source itself damaged (the snapshot holds that damage).
+        public var sourceDamaged: Bool { sourceCheck?.ok == false }
 
         public var compressedSize: Int64 { files.map(\.compressed.size).saturatingSum() }
         public var uncompressedSize: Int64 { files.map(\.uncompressed.size).saturatingSum() }
@@ -91,6 +97,30 @@ public struct Manifest: Codable, Sendable, Equatable {
             self.journalMode = journalMode
             self.consistency = consistency
             self.tables = tables
+        }
+    }
+
+    /// docs/ARCHIVE-FORMAT.md, `sources[].sourceCheck`.
+    public struct SourceCheck: Codable, Sendable, Equatable {
+        public static let quickCheck = "quick_check"
+        public static let previousSnapshot = "previous-snapshot"
+        public static let maxProblems = 20
+        public static let maxProblemLength = 300
+
+        public var method: String
+        /// For `previous-snapshot`: the snapshot compared with.
+        public var against: String?
+        public var ok: Bool
+        public var problems: [String]
+
+        public init(method: String, against: String? = nil, problems: [String]) {
+            self.method = method
+            self.against = against
+            // One line each (SQLite starts its first finding with "*** in database main ***\n").
+            self.problems = problems.prefix(Self.maxProblems).map {
+                String($0.replacingOccurrences(of: "\n", with: " ").prefix(Self.maxProblemLength))
+            }
+            ok = problems.isEmpty
         }
     }
 

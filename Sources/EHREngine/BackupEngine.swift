@@ -36,7 +36,17 @@ public struct BackupEngine {
         do {
             var captured: [Manifest.Source] = []
             for source in sources {
-                captured.append(try capture(source, into: staged))
+                var copy = try capture(source, into: staged)
+                if source.kind == .postgres,
+                   let check = PostgresShrinkCheck.check(copy, rowDropPercent: source.rowDropWarning, archive: archive) {
+                    copy.sourceCheck = check
+                    if !check.ok {
+                        logger.error("tables are gone or shrank since the previous snapshot; backed up as they are, and marked so", metadata: [
+                            "source": "\(source.name)", "against": "\(check.against ?? "")", "first_problem": "\(check.problems[0])",
+                        ])
+                    }
+                }
+                captured.append(copy)
             }
             let manifest = Manifest(snapshotID: staged.id, tool: .init(version: EHRVersion.current),
                                     host: ProcessInfo.processInfo.hostName, startedAt: Timestamp.iso8601(started),

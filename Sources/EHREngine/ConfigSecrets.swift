@@ -11,9 +11,7 @@ enum ConfigSecrets {
     /// is not readable by group or others.
     static func warning(for configuration: Configuration) -> String? {
         let holdsPassword = configuration.sources.contains { source in
-            guard let connection = source.connection,
-                  let pairs = try? PostgresConnection.parse(connection) else { return false }
-            return pairs.contains { $0.keyword == "password" && !$0.value.isEmpty }
+            source.connection.map(PostgresConnection.holdsSecret) ?? false
         }
         var st = stat()
         guard holdsPassword, stat(configuration.origin, &st) == 0, st.st_mode & 0o077 != 0 else { return nil }

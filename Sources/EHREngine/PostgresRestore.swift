@@ -139,9 +139,20 @@ final class PostgresRestore {
             """) == "0"
     }
 
-    /// Creates (if needed), loads and verifies the work database.
+    /// Creates (if needed), loads and verifies the work database. A database that existed (an
+    /// empty `--to-database` target) is not ehrdata's to drop, so a failure there leaves part of
+    /// the load in it: the error says so.
     func materialize() throws {
         try preflight()
+        do { try load() } catch {
+            guard case .newDatabase(let name) = mode, !createdWork, published == false else { throw error }
+            var e = ErrorMapping.map(error, source: source.name) as? EHRError ?? EHRError(.failure, "\(error)")
+            e.hint = (e.hint.map { $0 + "; " } ?? "") + "the existing database \(name) now holds part of the load: drop and recreate it (dropdb, createdb) before retrying"
+            throw e
+        }
+    }
+
+    private func load() throws {
         let admin = try admin()
         try createMissingRoles(admin)
         if try !databaseExists(work, admin) {

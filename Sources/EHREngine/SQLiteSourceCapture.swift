@@ -49,12 +49,15 @@ struct SQLiteSourceCapture {
             logger.warning("rollback-journal database: writers are blocked until the copy ends",
                            metadata: ["source": "\(source.name)", "journal_mode": "\(journalMode)"])
         }
+        // A damaged source is still backed up (it is its current state, and may be all there
+        // is): a table too damaged to count is left out of the counts and reported.
+        let (counts, uncountable) = try db.tableRowCountsSkippingDamage()
         let info = Manifest.SQLiteInfo(
             path: path, libraryVersion: SQLiteConnection.libraryVersion,
             pageSize: try db.pageSize, pageCount: try db.pageCount, userVersion: try db.userVersion,
             journalMode: journalMode, consistency: consistency,
-            tables: try db.tableRowCounts().map { .init(name: $0.name, rows: $0.rows) })
-        if info.tables.isEmpty {
+            tables: counts.map { .init(name: $0.name, rows: $0.rows) })
+        if info.tables.isEmpty && uncountable.isEmpty {
             // A service pointed at a wrong path creates an empty database there: back it up, but say so.
             logger.warning("the database has no tables; check 'path' in the config, the service may be writing elsewhere",
                            metadata: ["source": "\(source.name)", "path": "\(path)"])
@@ -73,17 +76,27 @@ struct SQLiteSourceCapture {
                 writer = try makeWriter()
             }
         }
+        var problems = uncountable.map { "table \($0.name) cannot be counted: \($0.message)" }
         if streamed {
-            try db.execute("COMMIT")
+            // Exactly the pages just copied: still the same read transaction.
+            problems += try db.quickCheckProblems()
+            // After SQLite has met damage, even ending the read transaction may report it.
+            do { try db.execute("COMMIT") } catch where !problems.isEmpty { try? db.execute("ROLLBACK") }
         } else {
-            try copyThroughScratch(db, scratch: snapshot.scratchPath(name), into: writer)
+            problems += try copyThroughScratch(db, scratch: snapshot.scratchPath(name), into: writer)
         }
         let file = try writer.finish()
+        let check = Manifest.SourceCheck(method: Manifest.SourceCheck.quickCheck, problems: problems)
+        if !check.ok {
+            logger.error("the source database is damaged; backed up as it is, and marked so", metadata: [
+                "source": "\(source.name)", "check": "quick_check", "first_problem": "\(check.problems[0])",
+            ])
+        }
         logger.info("captured sqlite source", metadata: [
             "source": "\(source.name)", "pages": "\(info.pageCount)", "streamed": "\(streamed)",
             "bytes": "\(file.uncompressed.size)", "compressed": "\(file.compressed.size)",
         ])
-        return Manifest.Source(name: source.name, kind: .sqlite, sqlite: info, files: [file])
+        return Manifest.Source(name: source.name, kind: .sqlite, sqlite: info, files: [file], sourceCheck: check)
     }
 
     /// Opens the source like any of its clients would, read-write (never creating it), so that
@@ -119,12 +132,15 @@ struct SQLiteSourceCapture {
     }
 
     /// Copies the held read transaction to `scratch`, ends the transaction (releasing writers
-    /// of a rollback-journal database), then compresses the scratch copy and removes it.
-    private func copyThroughScratch(_ db: SQLiteConnection, scratch: String, into writer: DataFileWriter) throws {
+    /// of a rollback-journal database), then checks (quick_check) and compresses the scratch
+    /// copy and removes it. Returns the check's findings.
+    private func copyThroughScratch(_ db: SQLiteConnection, scratch: String, into writer: DataFileWriter) throws -> [String] {
         try copy(from: db, to: scratch)
         try db.execute("COMMIT")
+        let problems = try SQLiteConnection(path: scratch, mode: .immutable).quickCheckProblems()
         try compress(scratch, into: writer)
         try FileSystem.removeTree(scratch)
+        return problems
     }
 
     private func compress(_ scratch: String, into writer: DataFileWriter) throws {

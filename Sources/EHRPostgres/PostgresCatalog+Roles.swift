@@ -33,7 +33,9 @@ extension PostgresCatalog {
               UNION ALL SELECT tableoid, oid, evtowner, NULL FROM pg_event_trigger
               UNION ALL SELECT tableoid, oid, fdwowner, fdwacl FROM pg_foreign_data_wrapper
               UNION ALL SELECT tableoid, oid, srvowner, srvacl FROM pg_foreign_server
-              UNION ALL SELECT tableoid, oid, umuser, NULL FROM pg_user_mapping
+              -- The view, not the catalog: pg_user_mapping is readable by superusers only, and the
+              -- backup role needs no more than SELECT on the tables.
+              UNION ALL SELECT 'pg_user_mapping'::regclass, umid, umuser, NULL FROM pg_user_mappings
               UNION ALL SELECT tableoid, oid, lomowner, lomacl FROM pg_largeobject_metadata
               UNION ALL SELECT tableoid, oid, pubowner, NULL FROM pg_publication
             ), own AS (

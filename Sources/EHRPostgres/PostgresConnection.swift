@@ -27,9 +27,14 @@ public final class PostgresConnection {
         guard PQstatus(conn) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(conn))
             PQfinish(conn)
-            throw PostgresError(sqlState: PostgresConnection.guessState(message), message: message,
-                                context: "connecting to PostgreSQL")
+            // libpq's connection failures name hosts and ports; others (an invalid option value)
+            // quote the text, which is kept to the wordings known to hold nothing else.
+            throw PostgresError(sqlState: PostgresConnection.guessState(message), safe: PostgresErrorText.reduce(freeText: message),
+                                serverText: message, context: "connecting to PostgreSQL")
         }
+        // libpq prints the server's NOTICE and WARNING messages to stderr unless told otherwise,
+        // and they quote values (a RAISE NOTICE in a CHECK function fires for every restored row).
+        PQsetNoticeReceiver(conn, { _, _ in }, nil)
         handle = conn
     }
 
@@ -82,6 +87,14 @@ public final class PostgresConnection {
     /// not filled in). Used to hand the same connection to pg_dump through its environment.
     /// A repeated keyword appears once, with the value libpq uses (the last).
     public static func parse(_ connectionString: String) throws -> [(keyword: String, value: String)] {
+        try parseOptions(connectionString).map { ($0.keyword, $0.value) }
+    }
+
+    /// The same, with whether libpq marks the option secret (a password, sslpassword, …).
+    static func parseOptions(_ connectionString: String) throws -> [(keyword: String, value: String, secret: Bool)] {
+        if let problem = ambiguousURI(connectionString) {
+            throw PostgresError(message: "the connection string cannot be read (\(problem))", context: "reading the connection string")
+        }
         var error: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(connectionString, &error) else {
             // Never libpq's own words: they quote the unreadable part, which may be a password.
@@ -91,13 +104,29 @@ public final class PostgresConnection {
                                 context: "reading the connection string")
         }
         defer { PQconninfoFree(options) }
-        var out: [(String, String)] = []
+        var out: [(String, String, Bool)] = []
         var p = options
         while let keyword = p.pointee.keyword {
-            if let value = p.pointee.val { out.append((String(cString: keyword), String(cString: value))) }
+            if let value = p.pointee.val {
+                let secret = p.pointee.dispchar.map { String(cString: $0).hasPrefix("*") } ?? false
+                out.append((String(cString: keyword), String(cString: value), secret))
+            }
             p += 1
         }
         return out
+    }
+
+    /// A URI whose password holds an unencoded `@` or `/` is read by libpq with part of the
+    /// password as the host, port or database name, which would then be shown: refuse it.
+    static func ambiguousURI(_ text: String) -> String? {
+        guard let scheme = text.range(of: "://"), text.hasPrefix("postgres") else { return nil }
+        let rest = text[scheme.upperBound...].prefix { $0 != "?" }
+        let ats = rest.indices.filter { rest[$0] == "@" }
+        guard let lastAt = ats.last else { return nil }
+        if ats.count > 1 || rest[..<lastAt].contains("/") {
+            return "its user part holds an unencoded @ or /: percent-encode them in the password (%40, %2F)"
+        }
+        return nil
     }
 
     /// The connection as it may be shown: libpq's own reading of it (so a repeated keyword shows
@@ -105,9 +134,19 @@ public final class PostgresConnection {
     /// with the password replaced by `***`. Text libpq cannot read is not shown at all.
     public static func displayForm(_ connectionString: String) -> String {
         guard isConnectionString(connectionString) else { return "dbname=" + quoted(connectionString) }
-        guard let pairs = try? parse(connectionString) else { return "(a connection string libpq cannot read)" }
-        return pairs.map { $0.keyword == "password" ? "password=***" : "\($0.keyword)=\(quoted($0.value))" }
-            .joined(separator: " ")
+        guard let options = try? parseOptions(connectionString) else { return "(a connection string libpq cannot read)" }
+        return options.map { option in
+            // Secret options as libpq marks them; `options` may carry `-c` settings of any kind.
+            if option.secret || option.keyword == "password" { return "\(option.keyword)=***" }
+            if option.keyword == "options" { return "options=(set)" }
+            return "\(option.keyword)=\(quoted(option.value))"
+        }.joined(separator: " ")
+    }
+
+    /// Whether the connection string carries a password or another secret libpq marks so.
+    public static func holdsSecret(_ connectionString: String) -> Bool {
+        guard isConnectionString(connectionString), let options = try? parseOptions(connectionString) else { return false }
+        return options.contains { ($0.secret || $0.keyword == "password") && !$0.value.isEmpty }
     }
 
     private static func quoted(_ value: String) -> String {

@@ -27,8 +27,15 @@ enum PostgresErrorText {
         let state = field("C")
         let severity = field("V") ?? field("S") ?? "ERROR"
         let primary = field("M") ?? ""
+        // Errors raised by user code (PL/pgSQL RAISE, which may set every field below to
+        // anything), and any error while a COPY row or a function was being read, may quote
+        // a value in their wording: then only the SQLSTATE's name is kept.
+        let context = field("W") ?? ""
+        let raisedByUserCode = field("F") == "pl_exec.c" || field("R") == "exec_stmt_raise"
+            || context.contains("PL/pgSQL function") || context.contains("SQL function")
+        let whileReadingRows = context.split(separator: "\n").contains { $0.hasPrefix("COPY ") }
         var head: String
-        if let state, primaryIsSafe(state), !primary.isEmpty {
+        if let state, primaryIsSafe(state), !primary.isEmpty, !raisedByUserCode, !whileReadingRows {
             head = "\(severity): \(primary) (SQLSTATE \(state))"
         } else if let state {
             head = "\(severity): \(SQLStateNames.byCode[state] ?? "error") (SQLSTATE \(state))"
@@ -36,6 +43,7 @@ enum PostgresErrorText {
             head = "\(severity): an error without a SQLSTATE"
         }
         var named: [String] = []
+        if raisedByUserCode { return (state, head + copyLocation(context).map { "; \($0)" }.orEmpty, String(cString: PQresultErrorMessage(result))) }
         if let table = field("t") { named.append("table " + [field("s"), table].compactMap { $0 }.joined(separator: ".")) }
         if let column = field("c") { named.append("column \(column)") }
         if let type = field("d") { named.append("type \(type)") }
@@ -71,6 +79,9 @@ enum PostgresErrorText {
         #"^canceling statement due to (lock|statement) timeout$"#,
         #"^could not obtain lock on relation "[^"]*"$"#,
         #"^could not create unique index "[^"]*"$"#,
+        #"^could not create exclusion constraint "[^"]*"$"#,
+        #"^insert or update on table "[^"]*" violates foreign key constraint "[^"]*"$"#,
+        #"^conflicting key value violates exclusion constraint "[^"]*"$"#,
         #"^aborting because of server version mismatch$"#,
         #"^server version: [0-9.]+; pg_dump version: [0-9.]+$"#,
         #"^the database system is [a-z ]+$"#,
@@ -100,11 +111,26 @@ enum PostgresErrorText {
     }
 
     /// libpq's complaint about a connection string quotes the text it could not read, which may
-    /// be a password: every quoted part goes.
+    /// be a password: never shown, only mapped to a sentence of ours by its opening words.
     static func reduce(parseError text: String) -> String {
-        let line = (text.split(separator: "\n").first.map(String.init) ?? text).trimmingCharacters(in: .whitespaces)
-        let unquoted = line.replacingOccurrences(of: #""[^"]*""#, with: "\"…\"", options: .regularExpression)
-        // Anything after a colon may be a copy of the input (`invalid URI query parameter: …`).
-        return unquoted.split(separator: ":", maxSplits: 1).first.map(String.init) ?? unquoted
+        let known: [(String, String)] = [
+            ("missing \"=\" after", "a word without \"=\": a value with a space needs single quotes"),
+            ("unterminated quoted string", "a quoted value without its closing quote"),
+            ("invalid connection option", "an unknown keyword"),
+            ("invalid percent-encoded token", "an invalid %-escape"),
+            ("forbidden value %00", "an invalid %-escape"),
+            ("invalid URI", "a malformed URI"),
+            ("extra key/value separator", "a malformed URI query"),
+            ("missing key/value separator", "a malformed URI query"),
+            ("end of string reached when looking for matching", "an unclosed [ in the host"),
+            ("unexpected spaces found", "spaces in a URI: percent-encode them (%20)"),
+            ("invalid integer value", "a keyword whose value must be a number"),
+        ]
+        let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return known.first { line.hasPrefix($0.0) }?.1 ?? "text libpq cannot read"
     }
+}
+
+private extension Optional where Wrapped == String {
+    var orEmpty: String { self ?? "" }
 }

@@ -26,6 +26,9 @@ struct Backup: ParsableCommand {
               75  another backup or restore holds the archive (see --wait-lock)
               76  the archive is of a newer format
               78  configuration error
+              84  published, but a source is damaged (SQLite quick_check
+                  failed, or PostgreSQL tables are gone or shrank by more than
+                  row_drop_warning percent since the previous snapshot)
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -43,11 +46,13 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger("backup")
+        var published: Manifest?
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
             var engine = BackupEngine(configuration: config, logger: logger, lockWait: try lock.seconds)
             if let jobs { engine.jobs = jobs }
-            return try engine.run(sourceNames: sources)
+            published = try engine.run(sourceNames: sources)
+            return published!
         }) { m in
             var lines = ["snapshot \(m.snapshotID) published (\(ByteFormat.human(m.uncompressedSize)) -> \(ByteFormat.human(m.compressedSize)))"]
             for s in m.sources {
@@ -58,8 +63,19 @@ struct Backup: ParsableCommand {
                     let rows = info.tables.reduce(Int64(0)) { $0 + $1.rows }
                     lines.append("  \(s.name) (postgres \(info.serverVersionNum / 10000)): \(ByteFormat.human(s.uncompressedSize)), \(info.tables.count) tables, \(rows) rows, snapshot \(info.snapshot) at \(info.walLSN)")
                 }
+                if let check = s.sourceCheck, !check.ok {
+                    lines.append("    SOURCE DAMAGED (\(check.method)): " + check.problems.prefix(3).joined(separator: "; "))
+                }
             }
             return lines.joined(separator: "\n")
+        }
+        // Published, because it is the current state and may be all there is; but not a success.
+        if let damaged = published?.sources.filter(\.sourceDamaged), let first = damaged.first {
+            let names = damaged.map { "'\($0.name)'" }.joined(separator: ", ")
+            try Output.fail(EHRError(.sourceDamaged,
+                                     "snapshot \(published!.snapshotID) was published, but source \(names) is damaged: \(first.sourceCheck!.problems[0])",
+                                     hint: "the source itself needs repair; restore from an older snapshot that 'ehrdata list' shows without 'source damaged'"),
+                            json: global.json)
         }
     }
 }
