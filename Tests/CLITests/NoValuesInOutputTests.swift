@@ -110,12 +110,19 @@ import Testing
         "host=127.0.0.1 port=1 password=first PW-7777 dbname=x",
         "postgresql://u:URI-3333@127.0.0.1:1/x?password=QUERY-4444",
         "host=127.0.0.1 port=1 password='QUOTED-5555 dbname=x",
+        // An unencoded @ or / in a URI's password: libpq would read part of it as the host.
+        "postgresql://u:SEC@AT-8888@127.0.0.1:1/x",
+        "postgresql://u:SEC/SLASH-9999@127.0.0.1:1/x",
+        // A quote inside the token libpq complains about.
+        "host=127.0.0.1 port=1 dbname=x password=ab cd\"QUOTE-1212",
+        "host=127.0.0.1 port=1 dbname=x sslpassword=SSL-1313",
     ])
     func noPasswordInAnyOutput(_ connection: String) throws {
         let ws = try Workspace()
         try ws.configure(postgres: connection, withSQLite: false)
         try (try String(contentsOfFile: ws.config, encoding: .utf8) + "    retries: 0\n").write(toFile: ws.config, atomically: true, encoding: .utf8)
-        let secrets = ["FIRST-1111", "SECOND-2222", "PW-7777", "URI-3333", "QUERY-4444", "QUOTED-5555"]
+        let secrets = ["FIRST-1111", "SECOND-2222", "PW-7777", "URI-3333", "QUERY-4444", "QUOTED-5555", "AT-8888", "SLASH-9999",
+                       "QUOTE-1212", "SSL-1313", "SEC"]
         for command in [["config", "check"], ["config", "check", "--json"], ["backup", "--log-level", "trace"],
                         ["backup", "--json", "--show-values"]] {
             let r = try ws.run(command)
@@ -141,4 +148,64 @@ import Testing
         let quiet = try ws.run(["config", "check"])
         #expect(!(quiet.stdout + quiet.stderr).contains("chmod 600"), "\(quiet.stdout)")
     }
+
+    // MARK: what user code and the server say on their own
+
+    /// A CHECK that calls a function: it raises NOTICEs (for every restored row) and, for some
+    /// values, an exception that sets every error field to the value. The restore of the
+    /// unedited snapshot succeeds with notices; an edited value makes it fail from user code.
+    @Test func noticesAndErrorsRaisedByUserCodeKeepNoValue() throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let source = try dbs.create("raise")
+        try pg.script(source, """
+            CREATE FUNCTION chk(v text) RETURNS bool LANGUAGE plpgsql IMMUTABLE AS $$
+            BEGIN
+              RAISE NOTICE 'checking %', v;
+              IF v LIKE 'EVIL%' THEN RAISE EXCEPTION 'bad %', v USING COLUMN = v, TABLE = v, CONSTRAINT = v, DATATYPE = v, SCHEMA = v; END IF;
+              RETURN true;
+            END $$;
+            CREATE TABLE patients (id int PRIMARY KEY, name text CHECK (chk(name)), ref regclass);
+            INSERT INTO patients VALUES (1, 'Alice NOTICE-SECRET', 'pg_class'), (2, 'Bob', 'pg_class');
+            """)
+        let ws = try Workspace()
+        try ws.configure(postgres: pg.connection(source), withSQLite: false)
+        try #require(try ws.run(["backup"]).status == 0)
+        let id = try #require(try ws.snapshotIDs().first)
+        let quiet = try ws.run(["restore", id, "--source", "fhir", "--to-database", dbs.name("n"), "--log-level", "trace"])
+        #expect(quiet.status == 0, "\(quiet.stderr)")
+        #expect(!(quiet.stdout + quiet.stderr).contains("NOTICE-SECRET"), "a server notice reached the output: \(quiet.stderr)")
+
+        for (from, to) in [("Alice NOTICE-SECRET", "EVIL-SECRET-3"), ("pg_class", "regclass_secret_4")] {
+            let (ws2, id2) = (ws, id)
+            try Self.rewriteTable(ws2, id2, table: "patients") { $0.replacingOccurrences(of: from, with: to) }
+            for extra in [[], ["--json"], ["--log-level", "trace"]] {
+                let r = try ws2.run(["restore", id2, "--source", "fhir", "--to-database", dbs.name("e\(extra.count)")] + extra)
+                #expect(r.status == 1, "\(to) \(extra): exit \(r.status): \(r.stderr)")
+                #expect(!(r.stdout + r.stderr).contains(to), "\(to) \(extra): in the output: \(r.stdout) \(r.stderr)")
+                #expect(r.stderr.contains("COPY patients, line"), "\(r.stderr)")
+            }
+            try Self.rewriteTable(ws2, id2, table: "patients") { $0.replacingOccurrences(of: to, with: from) }
+        }
+    }
+
+    /// The documented backup role: SELECT on the tables, nothing more.
+    @Test func aSelectOnlyRoleBacksUp() throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let source = try dbs.create("selectonly")
+        let role = try dbs.createRole("bk", "LOGIN")
+        try pg.script(source, """
+            CREATE TABLE t (id int PRIMARY KEY, v text);
+            INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
+            GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(role);
+            """)
+        let ws = try Workspace()
+        try ws.configure(postgres: pg.connection(source, user: role), withSQLite: false)
+        let r = try ws.run(["backup"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
 }
+
