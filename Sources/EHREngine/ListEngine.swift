@@ -40,6 +40,8 @@ public struct ListEngine {
         public var kind: String
         public var compressedSize: Int64
         public var uncompressedSize: Int64
+        /// The backup found the source itself damaged (quick_check, or tables gone or shrunk).
+        public var sourceDamaged: Bool
     }
 
     public func run() throws -> [Entry] {
@@ -53,7 +55,8 @@ public struct ListEngine {
                 return Entry(id: id.rawValue, startedAt: m.startedAt, finishedAt: m.finishedAt,
                              sources: m.sources.map {
                                  SourceEntry(name: $0.name, kind: $0.kind.rawValue,
-                                             compressedSize: $0.compressedSize, uncompressedSize: $0.uncompressedSize)
+                                             compressedSize: $0.compressedSize, uncompressedSize: $0.uncompressedSize,
+                                             sourceDamaged: $0.sourceDamaged)
                              },
                              compressedSize: m.compressedSize, uncompressedSize: m.uncompressedSize,
                              problem: nil, lastVerify: record)

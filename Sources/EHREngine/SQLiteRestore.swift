@@ -74,7 +74,7 @@ final class SQLiteRestore {
         let db = try SQLiteConnection(path: temp, mode: .immutable)
         let problems = try db.integrityProblems()
         guard problems.isEmpty else {
-            throw EHRError(.verificationFailed, "the restored copy fails integrity_check: \(problems[0])",
+            throw EHRError(.verificationFailed, "the restored copy fails integrity_check: \(problems[0].replacingOccurrences(of: "\n", with: " "))",
                            hint: "this snapshot's copy is damaged; use another snapshot")
         }
         guard try db.pageSize == info.pageSize, try db.userVersion == info.userVersion else {

@@ -41,6 +41,9 @@ public struct VerifyEngine {
         public var unsupportedFormat: Bool
         /// Whether the verdict was written to `verify.json` (not on a read-only archive).
         public var recorded: Bool
+        /// The snapshot's verdict after this run, with its depth (`FAILED (deep)` stays after a
+        /// later checksums pass); nil when it could not be recorded.
+        public var verdict: String?
     }
 
     /// Verifies each snapshot and records its verdict. A verdict that cannot be recorded (a
@@ -51,10 +54,9 @@ public struct VerifyEngine {
         IntentRecovery(archive: archive, logger: logger, sqlitePaths: sqlitePaths).run(holdingWriteLock: false)
         return ids.map { id in
             var report = verify(id, depth: depth)
-            let record = VerifyRecord(verifiedAt: Timestamp.iso8601(Date()), depth: depth.rawValue,
-                                      ok: report.ok, problems: report.problems)
+            let result = VerifyRecord.Result(verifiedAt: Timestamp.iso8601(Date()), ok: report.ok, problems: report.problems)
             do {
-                try record.save(to: archive, id: id)
+                report.verdict = try VerifyRecord.record(result, depth: depth.rawValue, to: archive, id: id).verdict
                 report.recorded = true
             } catch {
                 logger.warning("verdict not recorded", metadata: [
@@ -83,7 +85,7 @@ public struct VerifyEngine {
 
     func verify(_ id: SnapshotID, depth: Depth) -> Report {
         var report = Report(id: id.rawValue, ok: false, depth: depth, filesChecked: 0, bytesChecked: 0, problems: [],
-                            unsupportedFormat: false, recorded: false)
+                            unsupportedFormat: false, recorded: false, verdict: nil)
         let problems = self.problems(of: id, depth: depth, report: &report)
         report.problems = problems.map(\.message)
         report.ok = problems.isEmpty
@@ -167,7 +169,8 @@ public struct VerifyEngine {
         try reader.read { try output.write($0) }
         try output.close()
         let problems = try SQLiteConnection(path: temp.file, mode: .immutable).integrityProblems()
-        return problems.isEmpty ? nil : "\(reader.entry.path): integrity_check of the restored copy: \(problems[0])"
+        return problems.isEmpty ? nil
+            : "\(reader.entry.path): integrity_check of the restored copy: \(problems[0].replacingOccurrences(of: "\n", with: " "))"
     }
 
     static func digest(of input: InputFile) throws -> (Int64, String) {

@@ -16,6 +16,7 @@ struct EHRData: ParsableCommand {
               ehrdata init --archive /srv/backups/ehrdata
               ehrdata backup
               ehrdata list
+              ehrdata show latest
               ehrdata verify latest
               ehrdata restore latest --to /tmp/backend-check.sqlite
 
@@ -25,7 +26,7 @@ struct EHRData: ParsableCommand {
             locked or in use, 76 unsupported format, 78 configuration.
             """,
         version: EHRVersion.current,
-        subcommands: [Init.self, Backup.self, List.self, Verify.self, Restore.self, Config.self]
+        subcommands: [Init.self, Backup.self, List.self, Show.self, Verify.self, Restore.self, Config.self]
     )
 
     /// As swift-argument-parser's own `main`, except that a command-line mistake reads like

@@ -7,8 +7,11 @@ struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List snapshots, newest first.",
         discussion: """
-            Shows each snapshot's id, start time (UTC), sources and sizes, and the last
-            verify's result. Unfinished backups are never listed.
+            Shows each snapshot's id, start time (UTC), sources and sizes, and its verify
+            verdict with the depth it was reached at: "ok (deep)", "ok (checksums)",
+            "FAILED (deep)" (a later checksums pass never hides a deep failure). A source the
+            backup found damaged itself is marked "(source damaged)". Unfinished backups are
+            never listed.
 
             Examples:
               ehrdata list
@@ -32,9 +35,10 @@ struct List: ParsableCommand {
             if entries.isEmpty { return "no snapshots yet; run 'ehrdata backup'" }
             return Output.table(["SNAPSHOT", "STARTED (UTC)", "SOURCES", "SIZE", "COMPRESSED", "VERIFIED"], entries.map { e in
                 [e.id, e.startedAt ?? "?",
-                 e.problem == nil ? e.sources.map(\.name).joined(separator: ",") : (e.unsupportedFormat == true ? "NEWER FORMAT" : "DAMAGED"),
+                 e.problem == nil ? e.sources.map { $0.sourceDamaged ? "\($0.name) (source damaged)" : $0.name }.joined(separator: ",")
+                                  : (e.unsupportedFormat == true ? "NEWER FORMAT" : "DAMAGED"),
                  ByteFormat.human(e.uncompressedSize), ByteFormat.human(e.compressedSize),
-                 e.lastVerify.map { ($0.ok ? "ok " : "FAILED ") + $0.verifiedAt } ?? "never"]
+                 e.lastVerify.map { "\($0.verdict) \($0.verifiedAt)" } ?? "never"]
             })
         }
     }

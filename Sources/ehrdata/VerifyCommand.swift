@@ -62,6 +62,7 @@ struct Verify: ParsableCommand {
         }) { reports in
             reports.map { r in
                 r.ok ? "\(r.id): ok (\(r.depth.rawValue); \(r.filesChecked) file\(r.filesChecked == 1 ? "" : "s"), \(ByteFormat.human(r.bytesChecked)))"
+                    + (r.verdict.map { $0.hasPrefix("FAILED") ? "; its verdict stays \($0): run 'verify --deep' again to clear it" : "" } ?? "")
                      : "\(r.id): \(r.unsupportedFormat ? "UNSUPPORTED FORMAT" : "FAILED")\n" + r.problems.map { "  - \($0)" }.joined(separator: "\n")
             }.joined(separator: "\n")
         }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 @Suite struct HelpTests {
-    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["verify"], ["restore"], ["config", "check"]])
+    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["show"], ["verify"], ["restore"], ["config", "check"]])
     func everyCommandHasHelpWithExamples(_ command: [String]) throws {
         let r = try Run.ehrdata(command + ["--help"])
         #expect(r.status == 0)
