@@ -260,21 +260,39 @@ final class PostgresRestore {
             // Touches only the work database; done once, before the swap.
             try carryDatabaseProperties(admin)
             try renameBothWithRetries(admin)
+            keptOriginal = true
         } else {
             try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(PostgresConnection.identifier(original))")
         }
         published = true
     }
 
+    /// Whether the committed swap renamed an original aside (false: there was none).
+    private var keptOriginal = false
+
+    /// Undoes a committed swap (another source of the same restore failed): the same kind of
+    /// transaction the other way round, so the original is back under its name. The restored
+    /// database goes back to its work name and is kept, not dropped, because a client may have
+    /// written to it between the two transactions; its name is returned.
+    func undoSwap() throws -> String {
+        let admin = try admin()
+        if keptOriginal {
+            try renameBothWithRetries(admin, undo: true)
+        } else {
+            try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(original)) RENAME TO \(PostgresConnection.identifier(work))")
+        }
+        return work
+    }
+
     /// The swap transaction, tried again as a whole while a rename finds sessions still on a
     /// database (55006: terminated backends that have not exited yet, or a client that reconnected
     /// between the terminate and the rename's lock). Once the first rename holds its lock on the
     /// original, new connections wait for the transaction and then find the renamed databases.
-    private func renameBothWithRetries(_ admin: PostgresConnection) throws {
+    private func renameBothWithRetries(_ admin: PostgresConnection, undo: Bool = false) throws {
         for attempt in 1...Self.swapAttempts {
             do {
-                try swapTransaction(admin)
-                TestHooks.checkpoint("postgres-swap-committed")
+                if undo { try swapTransaction(admin, aside: work, back: keptName, hooks: false) } else { try swapTransaction(admin) }
+                if !undo { TestHooks.checkpoint("postgres-swap-committed") }
                 return
             } catch let error as PostgresError where error.sqlState == "55006" {
                 if admin.inTransaction { try? admin.execute("ROLLBACK") }
@@ -284,7 +302,7 @@ final class PostgresRestore {
                 if attempt == Self.swapAttempts {
                     let said = error.message.hasPrefix("ERROR:") ? error.message.dropFirst(6).trimmingCharacters(in: .whitespaces)
                                                                   : error.message
-                    throw EHRError(.locked, "the in-place swap of \(original) gave up after \(attempt) attempts, nothing was swapped "
+                    throw EHRError(.locked, "the in-place swap\(undo ? "'s undo" : "") of \(original) gave up after \(attempt) attempts, nothing was swapped "
                                    + "(\(said))",
                                    hint: "stop the clients that keep connecting to the database named (pg_stat_activity lists them), then rerun the restore")
                 }
@@ -299,24 +317,32 @@ final class PostgresRestore {
     /// One try: BEGIN; end the original's sessions; rename the original to the kept name and the
     /// work database to the original's; COMMIT. A test may pause before each statement.
     private func swapTransaction(_ admin: PostgresConnection) throws {
-        let orig = PostgresConnection.identifier(original), kept = PostgresConnection.identifier(keptName)
-        TestHooks.checkpoint("postgres-swap-begin")
+        try swapTransaction(admin, aside: keptName, back: work, hooks: true)
+    }
+
+    /// The same statements for any pair: the database under the original's name goes `aside`,
+    /// `back` takes its name. Undoing a swap, `aside` is the work name and `back` the kept one;
+    /// no test pauses then (`hooks`).
+    private func swapTransaction(_ admin: PostgresConnection, aside: String, back: String, hooks: Bool) throws {
+        let orig = PostgresConnection.identifier(original), kept = PostgresConnection.identifier(aside)
+        let checkpoint: (String) -> Void = { if hooks { TestHooks.checkpoint($0) } }
+        checkpoint("postgres-swap-begin")
         try admin.execute("BEGIN")
         // Once the rename holds its lock, new connections to the original wait for this
         // transaction. If ehrdata's host or network goes away (not a clean kill, which closes
         // the socket at once), the server would keep it open until TCP keepalive noticed, hours:
         // these bound it, and the server then rolls it back.
         try admin.execute("SET LOCAL idle_in_transaction_session_timeout = '30s'; SET LOCAL lock_timeout = '30s'")
-        TestHooks.checkpoint("postgres-swap-terminate")
+        checkpoint("postgres-swap-terminate")
         _ = try admin.rows("""
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
             WHERE datname = \(admin.literal(original)) AND pid <> pg_backend_pid()
             """)
-        TestHooks.checkpoint("postgres-swap-rename-original")
+        checkpoint("postgres-swap-rename-original")
         try admin.execute("ALTER DATABASE \(orig) RENAME TO \(kept)")
-        TestHooks.checkpoint("postgres-swap-rename-restored")
-        try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(work)) RENAME TO \(orig)")
-        TestHooks.checkpoint("postgres-swap-commit")
+        checkpoint("postgres-swap-rename-restored")
+        try admin.execute("ALTER DATABASE \(PostgresConnection.identifier(back)) RENAME TO \(orig)")
+        checkpoint("postgres-swap-commit")
         try admin.execute("COMMIT")
     }
 

@@ -11,6 +11,11 @@ import Logging
 /// database (row counts, content digests, sequence values). Only when every selected source has
 /// verified is anything renamed. In place, what is replaced is renamed aside
 /// (`<file>.pre-restore-<time>`, `<db>_pre_restore_<time>`): nothing is ever deleted or dropped.
+///
+/// In place is all or nothing. A restore that would be refused (a SQLite database open in
+/// another process, another restore's record on a target) is refused before anyone is asked to
+/// confirm and before anything is written. The swaps come last, SQLite first (the cheapest to
+/// undo), then PostgreSQL; if one fails, the swaps already made are undone, newest first.
 public struct RestoreEngine {
     public let archive: Archive
     public let logger: Logger
@@ -46,6 +51,9 @@ public struct RestoreEngine {
         public var jobs: Int
         /// PostgreSQL: create the snapshot's recorded roles the server lacks (no passwords).
         public var createRoles = false
+        /// Only plan: the plan comes back (with a refusal, if the restore would be refused)
+        /// and nothing is written.
+        public var dryRun = false
 
         public init(snapshot: SnapshotSelector, sources: [String], destination: Destination, force: Bool = false,
                     sqlitePaths: [String: String] = [:], connections: [String: String] = [:],
@@ -67,9 +75,18 @@ public struct RestoreEngine {
 
     public struct Plan: Codable, Sendable {
         public var snapshot: String
+        /// When the snapshot's backup started: later writes are not in it.
+        public var snapshotStartedAt: String
         public var inPlace: Bool
         public var steps: [Step]
+        /// Why this restore is (dry run: would be) refused with exit 75, or nil.
+        public var refusal: String?
+        /// Dry run: the kept names hold `<TIME>` for the real restore's time, which names them.
+        public var keptNamesArePatterns = false
     }
+
+    /// What stands for the real restore's time in a dry run's kept names.
+    public static let timePlaceholder = "<TIME>"
 
     public struct Step: Codable, Sendable {
         public var source: String
@@ -94,11 +111,22 @@ public struct RestoreEngine {
     public struct Result: Codable, Sendable {
         public var plan: Plan
         public var restored: [RestoredSource]
+        /// In place: what was written after the snapshot started is not in the restored data,
+        /// only in the kept copies (absent when nothing was kept).
+        public var writesAfterSnapshot: DataLossWindow?
 
-        public init(plan: Plan, restored: [RestoredSource]) {
+        public init(plan: Plan, restored: [RestoredSource], writesAfterSnapshot: DataLossWindow? = nil) {
             self.plan = plan
             self.restored = restored
+            self.writesAfterSnapshot = writesAfterSnapshot
         }
+    }
+
+    public struct DataLossWindow: Codable, Sendable {
+        /// The snapshot's start time (UTC).
+        public var since: String
+        /// The kept database files and databases that hold those writes.
+        public var onlyIn: [String]
     }
 
     public struct RestoredSource: Codable, Sendable {
@@ -118,8 +146,9 @@ public struct RestoreEngine {
         public var attribute: String
     }
 
-    /// Plans under the lock, asks `confirm` (which may print the plan and ask the user, or
-    /// return false for a dry run), then restores. Returns nil when `confirm` declined.
+    /// Plans under the lock; a dry run returns the plan here. A restore that would be refused
+    /// throws before `confirm` is asked. Then asks `confirm` (which may print the plan and ask
+    /// the user) and restores. Returns nil when `confirm` declined.
     public func run(_ request: Request, confirm: (Plan) throws -> Bool) throws -> Result? {
         let lock = try ArchiveLock(archive: archive, mode: request.inPlace ? .writer : .reader,
                                    command: "restore", wait: lockWait, logger: logger)
@@ -146,21 +175,16 @@ public struct RestoreEngine {
                 throw ErrorMapping.map(error, source: source.name)
             }
         }
-        let plan = Plan(snapshot: id.rawValue, inPlace: request.inPlace, steps: restorers.map(\.step))
+        var plan = Plan(snapshot: id.rawValue, snapshotStartedAt: manifest.startedAt, inPlace: request.inPlace,
+                        steps: restorers.map(\.step))
+        let refusal = refusal(plan.steps, request)
+        plan.refusal = refusal?.message
+        if request.dryRun { return Result(plan: Self.withPatterns(plan, stamp: stamp), restored: []) }
+        if let refusal { throw Self.nothingRestored(refusal) }
         guard try confirm(plan) else { return nil }
+        // The prompt may have waited: look again.
+        if let refusal = self.refusal(plan.steps, request, freshHolders: true) { throw Self.nothingRestored(refusal) }
 
-        // Another restore's record (running, or interrupted and not yet undone) names a target:
-        // two restores must never rename the same files.
-        let others = archive.intentRecords().compactMap(\.sqlite?.target)
-        if let clash = plan.steps.first(where: { $0.kind == "sqlite" && others.contains($0.target) }) {
-            throw EHRError(.locked, "another restore of \(clash.target) is running or was interrupted and is not yet undone",
-                           hint: "wait for it, or run 'ehrdata list' to undo an interrupted one (see docs/RUNBOOK.md, \"After a killed restore\")")
-        }
-        if request.inPlace, !request.force, let busy = plan.steps.first(where: { !$0.inUseBy.isEmpty }) {
-            throw EHRError(.locked, "\(busy.target) is open in \(busy.inUseBy.joined(separator: ", ")); "
-                + "renaming it now would lose that process's later writes",
-                hint: "stop the service using it, then retry; --force restores anyway")
-        }
         for r in restorers {
             r.intent = try holdIntent(r.intentRecord(snapshot: id, inPlace: request.inPlace), readOnly: lock.readOnlyArchive)
         }
@@ -168,9 +192,18 @@ public struct RestoreEngine {
             do { try r.materialize() } catch { throw ErrorMapping.map(error, source: r.step.source) }
         }
         TestHooks.checkpoint(sources.contains { $0.kind == .postgres } ? "postgres-before-swap" : "restore-before-swap")
+        // Loading took a while: a service may have started since. Still nothing is renamed.
+        if let refusal = self.refusal(plan.steps, request, freshHolders: true, ownRecordsWritten: true) { throw Self.nothingRestored(refusal) }
         var restored: [RestoredSource] = []
-        for r in restorers {
-            do { try r.publish(inPlace: request.inPlace) } catch { throw ErrorMapping.map(error, source: r.step.source) }
+        var swapped: [Restorer] = []
+        for r in restorers.filter({ $0.step.kind == "sqlite" }) + restorers.filter({ $0.step.kind != "sqlite" }) {
+            do { try r.publish(inPlace: request.inPlace) } catch {
+                let failed = ErrorMapping.map(error, source: r.step.source)
+                guard request.inPlace, !swapped.isEmpty else { throw failed }
+                let mapped = (failed as? EHRError) ?? EHRError(.failure, "\(failed)")
+                throw undo(swapped, after: mapped)
+            }
+            swapped.append(r)
             logger.info("restored source", metadata: [
                 "snapshot": "\(id)", "source": "\(r.step.source)", "target": "\(r.step.target)", "in_place": "\(request.inPlace)",
             ])
@@ -178,7 +211,79 @@ public struct RestoreEngine {
                                            verified: r.verification, createdRoles: r.createdRoles,
                                            attributesNotGranted: r.attributesNotGranted))
         }
-        return Result(plan: plan, restored: restored)
+        return Result(plan: plan, restored: restored, writesAfterSnapshot: dataLossWindow(plan))
+    }
+
+    /// Why an in-place restore must not go ahead (exit 75), or nil: another restore's record
+    /// (running, or interrupted and not yet undone) names a target, so two restores would rename
+    /// the same files; or a SQLite database is open in another process, without --force.
+    /// `freshHolders`: look for processes again instead of trusting the plan's.
+    /// `ownRecordsWritten`: this restore's records exist (and the clash was checked before).
+    private func refusal(_ steps: [Step], _ request: Request, freshHolders: Bool = false,
+                         ownRecordsWritten: Bool = false) -> EHRError? {
+        let others = ownRecordsWritten ? [] : archive.intentRecords().compactMap(\.sqlite?.target)
+        if let clash = steps.first(where: { $0.kind == "sqlite" && others.contains($0.target) }) {
+            return EHRError(.locked, "another restore of \(clash.target) is running or was interrupted and is not yet undone",
+                            hint: "wait for it, or run 'ehrdata list' to undo an interrupted one (see docs/RUNBOOK.md, \"After a killed restore\")")
+        }
+        guard request.inPlace, !request.force else { return nil }
+        for step in steps where step.kind == "sqlite" {
+            let holders = freshHolders ? SQLiteRestore.holders(of: step.target) : step.inUseBy
+            guard !holders.isEmpty else { continue }
+            return EHRError(.locked, "\(step.target) is open in \(holders.joined(separator: ", ")); "
+                + "renaming it now would lose that process's later writes",
+                hint: "stop the service using it, then retry; --force restores anyway")
+        }
+        return nil
+    }
+
+    static func nothingRestored(_ refusal: EHRError) -> EHRError {
+        EHRError(refusal.kind, refusal.message + "; nothing was restored", hint: refusal.hint)
+    }
+
+    /// A dry run's plan names kept files and databases by pattern: the real restore's own time
+    /// goes where `<TIME>` stands.
+    static func withPatterns(_ plan: Plan, stamp: String) -> Plan {
+        var plan = plan
+        plan.keptNamesArePatterns = plan.steps.contains { !$0.keeps.isEmpty }
+        for s in plan.steps.indices {
+            for k in plan.steps[s].keeps.indices {
+                plan.steps[s].keeps[k].keptAs = plan.steps[s].keeps[k].keptAs
+                    .replacingOccurrences(of: stamp, with: timePlaceholder)
+                    .replacingOccurrences(of: String(stamp.prefix(15)), with: timePlaceholder)
+            }
+        }
+        return plan
+    }
+
+    /// The kept database file (its companions go with it) or database of every source.
+    private func dataLossWindow(_ plan: Plan) -> DataLossWindow? {
+        guard plan.inPlace else { return nil }
+        let kept = plan.steps.flatMap { step in step.keeps.filter { $0.path == step.target }.map(\.keptAs) }
+        return kept.isEmpty ? nil : DataLossWindow(since: plan.snapshotStartedAt, onlyIn: kept)
+    }
+
+    /// Another source's swap failed after `swapped` were made: undoes them, newest first, and
+    /// says exactly what state results.
+    private func undo(_ swapped: [Restorer], after failure: EHRError) -> EHRError {
+        var undone: [String] = [], notes: [String] = [], stuck: [String] = []
+        for r in swapped.reversed() {
+            do {
+                if let note = try r.undoPublish() { notes.append(note) }
+                undone.append(r.step.target)
+            } catch {
+                r.intent?.abandon()
+                stuck.append("\(r.step.target) (\(SQLiteRestore.reason(error)))")
+            }
+        }
+        let extra = notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))"
+        if stuck.isEmpty {
+            return EHRError(failure.kind, "\(failure.message); the swap already made for \(undone.joined(separator: ", ")) was undone\(extra): nothing was restored",
+                            hint: failure.hint)
+        }
+        return EHRError(.failure, "\(failure.message); the swap already made for \(stuck.joined(separator: ", ")) could not be undone, so that source is restored and the others are not"
+                        + (undone.isEmpty ? "" : " (undone: \(undone.joined(separator: ", ")))"),
+                        hint: "see docs/RUNBOOK.md, \"A restore of several sources that failed\"")
     }
 
     /// Writes a restore's intent record before its first step. A reader of a read-only archive
@@ -290,6 +395,8 @@ class Restorer {
     func intentRecord(snapshot: SnapshotID, inPlace: Bool) throws -> IntentRecord { fatalError("subclass") }
     func materialize() throws {}
     func publish(inPlace: Bool) throws {}
+    /// Undoes a finished in-place swap; returns what a person should know (a copy kept aside).
+    func undoPublish() throws -> String? { nil }
     func discard() {}
 }
 
@@ -310,6 +417,11 @@ final class SQLiteRestorer: Restorer {
     override func publish(inPlace: Bool) throws {
         if inPlace { try restore.swapInPlace(stamp: stamp, intent: intent) } else { try restore.publishNewFile() }
         published = true
+    }
+    override func undoPublish() throws -> String? {
+        let displaced = try restore.undoSwap()
+        published = false // the temp file, if it is back there, is removed by discard()
+        return displaced.map { "the restored copy of \(step.target) is kept as \($0) because something opened it" }
     }
     override func discard() { restore.discardTemp() }
 }
@@ -333,6 +445,11 @@ final class PostgresRestorer: Restorer {
     override func publish(inPlace: Bool) throws {
         if inPlace { try restore.swapInPlace() } else { restore.publishNew() }
         published = true
+    }
+    override func undoPublish() throws -> String? {
+        let kept = try restore.undoSwap()
+        // Stays published: the restored database is kept (a client may have written to it), not dropped.
+        return "the restored copy of \(step.target) is kept as database \(kept)"
     }
     override func discard() { restore.discard() }
 }

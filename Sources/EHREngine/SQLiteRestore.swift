@@ -114,30 +114,86 @@ final class SQLiteRestore {
             updated.sqlite = record
             try intent.update(updated)
         }
+        var done = 0
         do {
             for (step, move) in moves.enumerated() {
                 TestHooks.checkpoint("sqlite-swap-rename-\(step + 1)")
                 try FileSystem.renameNoReplace(move.from, move.to)
+                done += 1
             }
             TestHooks.checkpoint("sqlite-swap-rename-restored")
             try FileSystem.renameNoReplace(temp, target)
         } catch {
             // A rename failed (a file appeared at a name, a disk error): undo what was done,
-            // here and now, as the next command would after a kill. If even that fails, the
-            // record stays for the next command, and the error says so.
-            do { _ = try Self.recover(record, phase: .swap) } catch let undo {
+            // here and now. Only the moves that were made are undone: a rename that failed
+            // because a file appeared at its kept name left the original where it was, and the
+            // file at the kept name is not ours. If even that fails, the record stays for the
+            // next command, and the error says so.
+            do { try Self.moveBack(Array(moves.prefix(done)), target: target) } catch let undo {
                 intent?.abandon()
                 throw EHRError(.failure, "the in-place swap of \(target) failed (\(Self.reason(error))) and could not be undone (\(Self.reason(undo)))",
                                hint: "see docs/RUNBOOK.md, \"After a killed restore\"; the next ehrdata command tries the undo again")
             }
-            tempExists = false
+            // The temp file is still there; discardTemp removes it.
             throw EHRError((error as? EHRError)?.kind ?? .failure,
                            "the in-place swap of \(target) was undone, nothing changed: \(Self.reason(error))",
                            hint: "a file appeared beside the database during the swap (did a service start?): stop what uses it and retry")
         }
         tempExists = false
+        swapped = (moves, FileSystem.identity(target), Self.fingerprint(target))
         try FileSystem.fsyncDirectory((target as NSString).deletingLastPathComponent)
         TestHooks.checkpoint("sqlite-swap-done")
+    }
+
+    /// Puts `moves` (made in order) back, newest first. Anything that appeared at a name a move
+    /// left free is kept as `<target>.displaced-<stamp>…`, never deleted.
+    static func moveBack(_ moves: [IntentRecord.Move], target: String) throws {
+        let stamp = String(Timestamp.compactUTC(Date()).prefix(15))
+        for move in moves.reversed() {
+            if FileSystem.exists(move.from) {
+                try FileSystem.renameNoReplace(move.from, displacedName(move.from, target: target, stamp: stamp))
+            }
+            try FileSystem.renameNoReplace(move.to, move.from)
+        }
+        try FileSystem.fsyncDirectory((target as NSString).deletingLastPathComponent)
+    }
+
+    /// What a finished swap did, for `undoSwap`: its moves, and the restored file's identity
+    /// and size and modification time right after it was renamed in.
+    private var swapped: (moves: [IntentRecord.Move], identity: String?, fingerprint: String?)?
+
+    /// Undoes a finished swap (another source of the same restore failed): the replaced files go
+    /// back under their names. The restored copy is removed when it is provably untouched (the
+    /// same inode, size and mtime as when it was put in place, and no -wal, -shm or -journal
+    /// beside it, so nothing opened it for writing); otherwise it is kept as
+    /// `<target>.displaced-<stamp>`, whose name is returned. The intent record keeps describing
+    /// the swap until this is done, so a kill in the middle is undone by the next command.
+    func undoSwap() throws -> String? {
+        guard let swapped else { return nil }
+        let companions = ["-wal", "-shm", "-journal"].filter { FileSystem.exists(target + $0) }
+        let untouched = companions.isEmpty && swapped.identity != nil && FileSystem.identity(target) == swapped.identity
+            && Self.fingerprint(target) == swapped.fingerprint
+        var displaced: String?
+        if untouched {
+            try FileSystem.renameNoReplace(target, temp)
+            tempExists = true
+        } else if FileSystem.exists(target) {
+            let stamp = String(Timestamp.compactUTC(Date()).prefix(15))
+            for suffix in companions + [""] {
+                try FileSystem.renameNoReplace(target + suffix, Self.displacedName(target + suffix, target: target, stamp: stamp))
+            }
+            displaced = Self.displacedName(target, target: target, stamp: stamp)
+        }
+        try Self.moveBack(swapped.moves, target: target)
+        self.swapped = nil
+        return displaced
+    }
+
+    /// Size and modification time (to the nanosecond): a write changes at least one.
+    static func fingerprint(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
     }
 
     static func reason(_ error: Error) -> String { (error as? EHRError)?.message ?? "\(error)" }

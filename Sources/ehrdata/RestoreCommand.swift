@@ -18,7 +18,20 @@ struct Restore: ParsableCommand {
             original are blocked, its sessions ended, and it is renamed to
             <db>_pre_restore_<time>. Nothing is ever deleted or dropped. On a terminal the
             plan is shown and must be confirmed; scripts pass --yes. --dry-run only shows
-            the plan.
+            the plan, with <TIME> where the real restore's time goes in the kept names.
+
+            Refused before anything: a restore that cannot go ahead (a SQLite database
+            open in another process, without --force) exits 75 before the prompt and
+            before writing anything, and says that nothing was restored; its dry run
+            shows the plan and says it would be refused (exit 0).
+
+            All or nothing: with several sources, every copy is loaded and verified before
+            any rename; if one swap then fails, the swaps already made are undone (the
+            replaced files and databases go back under their names), so no source changed.
+
+            Writes made after the snapshot started are not in the restored data: they are
+            only in the kept copies, which the output names last (--json:
+            writesAfterSnapshot). Salvage them before deleting anything (docs/RUNBOOK.md).
 
             --to PATH: one SQLite source to a new file (PATH must not exist).
             --to-database NAME: one PostgreSQL source into a new database on its server.
@@ -46,6 +59,7 @@ struct Restore: ParsableCommand {
                   server (see --create-roles)
               73  --to PATH or --to-database NAME exists and is not empty
               75  the database is open in another process, or the archive is in use
+                  (nothing was restored)
               76  the snapshot is from a newer PostgreSQL, or of a newer format
               78  a PostgreSQL source is not in the config (its server is unknown)
             """)
@@ -107,12 +121,13 @@ struct Restore: ParsableCommand {
                 owners: !noOwner, privileges: !noPrivileges)
             if let jobs { request.jobs = jobs }
             request.createRoles = createRoles
+            request.dryRun = dryRun
             let result = try RestoreEngine(archive: archive, logger: logger, lockWait: try lock.seconds)
                 .run(request) { plan in
                     shown = plan
                     return try confirm(plan)
                 }
-            if result == nil { declined = !dryRun }
+            declined = result == nil
             if let result { RoleText.warn(result) }
             // A dry run (or a cancel) reports the plan with nothing restored.
             return result ?? RestoreEngine.Result(plan: shown!, restored: [])
@@ -122,7 +137,7 @@ struct Restore: ParsableCommand {
             return result.restored.map { r in
                 "restored \(r.source) from \(result.plan.snapshot) to \(r.target) (\(ByteFormat.human(r.bytes)); \(r.verified))"
                     + RoleText.created(r)
-            }.joined(separator: "\n") + keptSummary(result.plan)
+            }.joined(separator: "\n") + keptSummary(result.plan) + PlanText.dataLossWindow(result)
         }
         if declined {
             try Output.fail(EHRError(.failure, "restore cancelled; nothing was changed", hint: nil), json: global.json)
@@ -131,7 +146,6 @@ struct Restore: ParsableCommand {
 
     /// Shows the plan when a person must see it, and decides whether to go on.
     private func confirm(_ plan: RestoreEngine.Plan) throws -> Bool {
-        if dryRun { return false }
         guard plan.inPlace, !yes else { return true }
         guard isatty(STDIN_FILENO) == 1 else {
             throw EHRError(.usage, "restoring in place replaces live databases and needs confirmation",
@@ -168,8 +182,26 @@ enum PlanText {
                     + (force ? "--force given, its later writes will be lost" : "refused unless --force"))
             }
         }
+        if plan.keptNamesArePatterns {
+            lines.append("\(RestoreEngine.timePlaceholder) is the time of the real restore (UTC, YYYYMMDDTHHMMSS.mmmZ for files, "
+                + "YYYYMMDDTHHMMSS for databases); the restore prints the names it used.")
+        }
+        if plan.inPlace && plan.steps.count > 1 {
+            lines.append("All or nothing: every copy is verified before any rename; if one swap fails, those already made are undone.")
+        }
         lines.append("Nothing is deleted.")
+        if let refusal = plan.refusal {
+            lines.append("This restore would be refused (exit 75), nothing would be restored: \(refusal)")
+        }
         return lines.joined(separator: "\n")
+    }
+
+    /// The last lines of an in-place restore: what the restored data does not hold.
+    static func dataLossWindow(_ result: RestoreEngine.Result) -> String {
+        guard let window = result.writesAfterSnapshot else { return "" }
+        return "\nwrites made after the snapshot started (\(window.since)) are not in the restored data, only in "
+            + "\(window.onlyIn.joined(separator: ", "))\nsalvage them before deleting anything: "
+            + "docs/RUNBOOK.md, \"Salvage writes made after the snapshot\""
     }
 }
 
