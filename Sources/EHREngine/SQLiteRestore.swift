@@ -105,6 +105,12 @@ final class SQLiteRestore {
             }
         }
         let moves = kept.sorted(by: { $0.path.count > $1.path.count }).map { IntentRecord.Move(from: $0.path, to: $0.keptAs) }
+        // Every kept name must be free before anything moves: then whatever stands at a kept name
+        // later is ours, which is what undoing the swap after a kill relies on.
+        if let taken = moves.first(where: { FileSystem.exists($0.to) }) {
+            throw EHRError(.targetExists, "\(taken.to) already exists; nothing was moved",
+                           hint: "retry in a second (the kept names carry the time), or move that file away")
+        }
         var record = intent?.record.sqlite ?? .init(target: target, temp: temp, inPlace: true)
         record.moves = moves
         record.tempIdentity = FileSystem.identity(temp)
