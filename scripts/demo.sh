@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # A guided tour of ehrdata on a copy of the synthetic fixture (fixtures/ehr.sqlite):
-# init, config check, backup, list, verify, restore, then proof that the restored database
+# init, config check, backup, list, show, verify, restore, then proof that the restored database
 # holds exactly what the source holds, and that the archive is readable with coreutils alone.
 #
 #   bash scripts/demo.sh
@@ -95,6 +95,7 @@ echo "# (placement warnings are expected here: the demo keeps the database and t
 echo "#  scratch directory; in production the archive goes on another, persistent disk)"
 run ehrdata backup
 run ehrdata list
+run ehrdata show latest
 run ehrdata verify
 run ehrdata restore latest --to "$RESTORED"
 
