@@ -89,23 +89,11 @@ import Testing
     @Test func refusesADatabaseAnotherProcessHasOpenUnlessForced() throws {
         let ws = try Workspace()
         _ = try ws.ok(["backup"])
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        holder.arguments = [ws.source]
-        let input = Pipe(), output = Pipe()
-        holder.standardInput = input
-        holder.standardOutput = output
-        try holder.run()
-        input.fileHandleForWriting.write(Data("SELECT 'open';\n".utf8))
-        var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("open") { seen.append(output.fileHandleForReading.availableData) }
-        defer {
-            try? input.fileHandleForWriting.close()
-            holder.waitUntilExit()
-        }
+        let holder = try RestoreFlowTests.Holder(ws.source)
+        defer { holder.close() }
         let before = try ws.archiveState()
         expectFailure(try ws.run(["restore", "latest", "--yes"]), code: 75,
-                      mentions: ["pid \(holder.processIdentifier)", "sqlite3", "--force"])
+                      mentions: ["pid \(holder.pid)", "sqlite3", "--force"])
         #expect(try ws.archiveState() == before)
         let forced = try ws.run(["restore", "latest", "--yes", "--force"])
         #expect(forced.status == 0, "\(forced.stderr)")
