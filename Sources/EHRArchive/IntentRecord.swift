@@ -18,6 +18,9 @@ public struct IntentRecord: Codable, Sendable, Equatable {
         case prepare
         /// SQLite in place: `moves` are under way, in order, then temp → target.
         case swap
+        /// SQLite in place: a finished swap is being undone (another source of the same restore
+        /// failed): the restored files go aside as `.displaced-<undoStamp>`, the moves back.
+        case undo
     }
 
     public struct Move: Codable, Sendable, Equatable {
@@ -38,6 +41,9 @@ public struct IntentRecord: Codable, Sendable, Equatable {
         /// In `swap`: the temp file's `st_dev:st_ino`. The swap finished exactly when the
         /// target is that file.
         public var tempIdentity: String?
+        /// In `undo`: the stamp of the `.displaced-` names, so a database and its companions
+        /// moved aside by two different commands still pair.
+        public var undoStamp: String?
         public init(target: String, temp: String, inPlace: Bool, moves: [Move]? = nil, tempIdentity: String? = nil) {
             self.target = target
             self.temp = temp

@@ -23,6 +23,10 @@ import Foundation
 ///   In-place SQLite swap: `sqlite-swap-rename-N` (before the N-th file is moved aside, companions
 ///   first, the database last), `sqlite-swap-rename-restored` (before the restored copy is
 ///   renamed in) and `sqlite-swap-done` (after it, before the intent record is removed).
+/// - `EHRDATA_TEST_KILL_AT=POINT`: SIGKILL at that checkpoint (with a pause at another one, a
+///   test can set the scene, then have the process die at a later step). Also
+///   `sqlite-undo-database-aside`: undoing a finished swap, after the restored database was moved
+///   aside and before its companions.
 /// - `EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES=N`: a streamed SQLite copy gives up after N pages,
 ///   as if a check had failed, so the fallback through a scratch file runs.
 public enum TestHooks {
@@ -30,6 +34,7 @@ public enum TestHooks {
     private static let abortAfter = environment["EHRDATA_TEST_ABORT_AFTER_BYTES"].flatMap { Int64($0) }
     private static let pauseAfter = environment["EHRDATA_TEST_PAUSE_AFTER_BYTES"].flatMap { Int64($0) }
     private static let pauseAt = environment["EHRDATA_TEST_PAUSE_AT"]
+    private static let killAt = environment["EHRDATA_TEST_KILL_AT"]
     private static let hookDirectory = environment["EHRDATA_TEST_HOOK_DIR"]
     private static let state = Counter()
     public static let streamRefusedAfterPages = environment["EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES"].flatMap { Int($0) }
@@ -54,6 +59,7 @@ public enum TestHooks {
 
     /// A named moment in a command where a test may pause it.
     public static func checkpoint(_ point: String) {
+        if killAt == point { kill(getpid(), SIGKILL) }
         if pauseAt == point { pause() }
     }
 

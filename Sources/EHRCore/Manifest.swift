@@ -102,7 +102,7 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     /// docs/ARCHIVE-FORMAT.md, `sources[].sourceCheck`.
     public struct SourceCheck: Codable, Sendable, Equatable {
-        public static let quickCheck = "quick_check"
+        public static let integrityCheck = "integrity_check"
         public static let previousSnapshot = "previous-snapshot"
         public static let maxProblems = 20
         public static let maxProblemLength = 300

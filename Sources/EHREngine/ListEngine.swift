@@ -40,7 +40,7 @@ public struct ListEngine {
         public var kind: String
         public var compressedSize: Int64
         public var uncompressedSize: Int64
-        /// The backup found the source itself damaged (quick_check, or tables gone or shrunk).
+        /// The backup found the source itself damaged (integrity_check, or tables gone or shrunk).
         public var sourceDamaged: Bool
     }
 

@@ -11,12 +11,15 @@ enum PostgresShrinkCheck {
     static let minimumRows: Int64 = 10
 
     /// The check of `current` against the newest readable earlier snapshot holding a PostgreSQL
-    /// source of the same name; nil when there is none.
+    /// source of the same name that was not itself flagged: compared with last night's damaged
+    /// snapshot, tonight's would look fine, and the flag would last one night while retention
+    /// removes the good copies. nil when there is none.
     static func check(_ current: Manifest.Source, rowDropPercent: Int, archive: Archive) -> Manifest.SourceCheck? {
         guard let info = current.postgres else { return nil }
-        for id in ((try? archive.snapshotIDs()) ?? []).reversed().prefix(10) {
+        for id in ((try? archive.snapshotIDs()) ?? []).reversed().prefix(60) {
             guard let manifest = try? archive.manifest(of: id),
-                  let previous = manifest.sources.first(where: { $0.name == current.name && $0.kind == .postgres })?.postgres else { continue }
+                  let source = manifest.sources.first(where: { $0.name == current.name && $0.kind == .postgres }),
+                  !source.sourceDamaged, let previous = source.postgres else { continue }
             return Manifest.SourceCheck(method: Manifest.SourceCheck.previousSnapshot, against: id.rawValue,
                                         problems: problems(info, previous, rowDropPercent: rowDropPercent, against: id))
         }

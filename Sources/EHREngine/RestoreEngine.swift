@@ -281,9 +281,9 @@ public struct RestoreEngine {
             return EHRError(failure.kind, "\(failure.message); the swap already made for \(undone.joined(separator: ", ")) was undone\(extra): nothing was restored",
                             hint: failure.hint)
         }
-        return EHRError(.failure, "\(failure.message); the swap already made for \(stuck.joined(separator: ", ")) could not be undone, so that source is restored and the others are not"
+        return EHRError(.failure, "\(failure.message); undoing the swap already made for \(stuck.joined(separator: ", ")) failed part-way; the next ehrdata command finishes that undo from its record"
                         + (undone.isEmpty ? "" : " (undone: \(undone.joined(separator: ", ")))"),
-                        hint: "see docs/RUNBOOK.md, \"A restore of several sources that failed\"")
+                        hint: "run 'ehrdata list' and read what it says; see docs/RUNBOOK.md, \"A restore of several sources that failed\"")
     }
 
     /// Writes a restore's intent record before its first step. A reader of a read-only archive
@@ -419,7 +419,7 @@ final class SQLiteRestorer: Restorer {
         published = true
     }
     override func undoPublish() throws -> String? {
-        let displaced = try restore.undoSwap()
+        let displaced = try restore.undoSwap(intent: intent)
         published = false // the temp file, if it is back there, is removed by discard()
         return displaced.map { "the restored copy of \(step.target) is kept as \($0) because something opened it" }
     }
@@ -447,6 +447,13 @@ final class PostgresRestorer: Restorer {
         published = true
     }
     override func undoPublish() throws -> String? {
+        // The undo keeps the restored copy under the work name: from now on the record must not
+        // name it, or the next restore would drop it as a leftover after a kill.
+        if let intent {
+            var record = intent.record
+            record.postgres?.workDatabase = nil
+            try intent.update(record)
+        }
         let kept = try restore.undoSwap()
         // Stays published: the restored database is kept (a client may have written to it), not dropped.
         return "the restored copy of \(step.target) is kept as database \(kept)"

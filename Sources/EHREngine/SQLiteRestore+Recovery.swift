@@ -22,7 +22,12 @@ extension SQLiteRestore {
             let finished = record.tempIdentity.map { FileSystem.identity(record.target) == $0 }
                 ?? (!FileSystem.exists(record.temp) && FileSystem.exists(record.target) && moves.allSatisfy { FileSystem.exists($0.to) })
             if finished { return .completed }
-            if try undo(moves, target: record.target) { outcome = .rolledBack }
+            if try undo(moves, target: record.target, stamp: nil) { outcome = .rolledBack }
+            try FileSystem.fsyncDirectory(directory)
+        }
+        if phase == .undo, let moves = record.moves {
+            _ = try undo(moves, target: record.target, stamp: record.undoStamp)
+            outcome = .rolledBack
             try FileSystem.fsyncDirectory(directory)
         }
         for suffix in ["-wal", "-shm", "-journal", ""] { unlink(record.temp + suffix) }
@@ -35,8 +40,8 @@ extension SQLiteRestore {
     /// not an original still in place (something a client created after the kill) is moved aside
     /// as `<target>.displaced-<stamp>…`, never deleted: an original must not come back beside a
     /// companion that is not its own. Returns whether anything was moved back.
-    private static func undo(_ moves: [IntentRecord.Move], target: String) throws -> Bool {
-        let stamp = String(Timestamp.compactUTC(Date()).prefix(15))
+    private static func undo(_ moves: [IntentRecord.Move], target: String, stamp recorded: String?) throws -> Bool {
+        let stamp = recorded ?? String(Timestamp.compactUTC(Date()).prefix(15))
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let path = target + suffix
             let move = moves.first { $0.from == path }
@@ -79,6 +84,9 @@ extension SQLiteRestore {
                 return "a move is not one a restore makes"
             }
             stamps.insert(stamp)
+        }
+        if let undoStamp = r.undoStamp, undoStamp.range(of: #"^[0-9]{8}T[0-9]{6}$"#, options: .regularExpression) == nil {
+            return "its undo stamp is not one a restore writes"
         }
         return stamps.count <= 1 ? nil : "its moves do not share one stamp"
     }

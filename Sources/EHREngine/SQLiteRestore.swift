@@ -74,6 +74,11 @@ final class SQLiteRestore {
         let db = try SQLiteConnection(path: temp, mode: .immutable)
         let problems = try db.integrityProblems()
         guard problems.isEmpty else {
+            if source.sourceDamaged {
+                throw EHRError(.verificationFailed,
+                               "the restored copy fails integrity_check: the source was already damaged when it was backed up (the snapshot says so)",
+                               hint: "use an older snapshot that 'ehrdata list' shows without 'source damaged'; if this is all there is, restore it by hand (docs/RUNBOOK.md, \"Restoring by hand\")")
+            }
             throw EHRError(.verificationFailed, "the restored copy fails integrity_check: \(problems[0].replacingOccurrences(of: "\n", with: " "))",
                            hint: "this snapshot's copy is damaged; use another snapshot")
         }
@@ -174,19 +179,31 @@ final class SQLiteRestore {
     /// beside it, so nothing opened it for writing); otherwise it is kept as
     /// `<target>.displaced-<stamp>`, whose name is returned. The intent record keeps describing
     /// the swap until this is done, so a kill in the middle is undone by the next command.
-    func undoSwap() throws -> String? {
+    func undoSwap(intent: HeldIntent?) throws -> String? {
         guard let swapped else { return nil }
         let companions = ["-wal", "-shm", "-journal"].filter { FileSystem.exists(target + $0) }
         let untouched = companions.isEmpty && swapped.identity != nil && FileSystem.identity(target) == swapped.identity
             && Self.fingerprint(target) == swapped.fingerprint
+        let stamp = String(Timestamp.compactUTC(Date()).prefix(15))
+        // Recorded first: a kill during the undo is then finished by the next command, not
+        // mistaken for a finished swap (the target still being the restored file).
+        if let intent, var sqlite = intent.record.sqlite {
+            var record = intent.record
+            sqlite.undoStamp = stamp
+            record.phase = .undo
+            record.sqlite = sqlite
+            try intent.update(record)
+        }
         var displaced: String?
         if untouched {
             try FileSystem.renameNoReplace(target, temp)
             tempExists = true
         } else if FileSystem.exists(target) {
-            let stamp = String(Timestamp.compactUTC(Date()).prefix(15))
-            for suffix in companions + [""] {
+            // The database first, then its companions, under one stamp: a kill in between leaves
+            // the rest for the next command, which uses the same stamp.
+            for suffix in [""] + companions {
                 try FileSystem.renameNoReplace(target + suffix, Self.displacedName(target + suffix, target: target, stamp: stamp))
+                if suffix.isEmpty { TestHooks.checkpoint("sqlite-undo-database-aside") }
             }
             displaced = Self.displacedName(target, target: target, stamp: stamp)
         }

@@ -79,17 +79,17 @@ struct SQLiteSourceCapture {
         var problems = uncountable.map { "table \($0.name) cannot be counted: \($0.message)" }
         if streamed {
             // Exactly the pages just copied: still the same read transaction.
-            problems += try db.quickCheckProblems()
+            problems += try db.integrityProblems()
             // After SQLite has met damage, even ending the read transaction may report it.
             do { try db.execute("COMMIT") } catch where !problems.isEmpty { try? db.execute("ROLLBACK") }
         } else {
-            problems += try copyThroughScratch(db, scratch: snapshot.scratchPath(name), into: writer)
+            problems += try copyThroughScratch(db, scratch: snapshot.scratchPath(name), into: writer, damaged: !uncountable.isEmpty)
         }
         let file = try writer.finish()
-        let check = Manifest.SourceCheck(method: Manifest.SourceCheck.quickCheck, problems: problems)
+        let check = Manifest.SourceCheck(method: Manifest.SourceCheck.integrityCheck, problems: problems)
         if !check.ok {
             logger.error("the source database is damaged; backed up as it is, and marked so", metadata: [
-                "source": "\(source.name)", "check": "quick_check", "first_problem": "\(check.problems[0])",
+                "source": "\(source.name)", "check": "integrity_check", "first_problem": "\(check.problems[0])",
             ])
         }
         logger.info("captured sqlite source", metadata: [
@@ -132,12 +132,13 @@ struct SQLiteSourceCapture {
     }
 
     /// Copies the held read transaction to `scratch`, ends the transaction (releasing writers
-    /// of a rollback-journal database), then checks (quick_check) and compresses the scratch
-    /// copy and removes it. Returns the check's findings.
-    private func copyThroughScratch(_ db: SQLiteConnection, scratch: String, into writer: DataFileWriter) throws -> [String] {
+    /// of a rollback-journal database), then checks (integrity_check) and compresses the scratch
+    /// copy and removes it. Returns the check's findings. `damaged`: the counts already met
+    /// damage, after which even ending the read transaction may report it.
+    private func copyThroughScratch(_ db: SQLiteConnection, scratch: String, into writer: DataFileWriter, damaged: Bool) throws -> [String] {
         try copy(from: db, to: scratch)
-        try db.execute("COMMIT")
-        let problems = try SQLiteConnection(path: scratch, mode: .immutable).quickCheckProblems()
+        do { try db.execute("COMMIT") } catch where damaged { try? db.execute("ROLLBACK") }
+        let problems = try SQLiteConnection(path: scratch, mode: .immutable).integrityProblems()
         try compress(scratch, into: writer)
         try FileSystem.removeTree(scratch)
         return problems

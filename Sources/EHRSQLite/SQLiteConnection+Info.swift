@@ -29,7 +29,11 @@ extension SQLiteConnection {
     /// SQLite's message, instead of failing the whole backup of a damaged source.
     public func tableRowCountsSkippingDamage() throws -> (counts: [(name: String, rows: Int64)], damaged: [(name: String, message: String)]) {
         var counts: [(String, Int64)] = [], damaged: [(String, String)] = []
-        for name in try tableNames() {
+        let names: [String]
+        do { names = try tableNames() } catch let error as SQLiteError where error.isCorrupt || error.isNotADatabase {
+            return ([], [("sqlite_schema", error.message)]) // the schema itself: no table can be named
+        }
+        for name in names {
             do { counts.append((name, try integer("SELECT count(*) FROM \(SQLiteConnection.quoteIdentifier(name))"))) } catch let error as SQLiteError
                 where error.isCorrupt || error.isNotADatabase {
                 damaged.append((name, error.message))
@@ -44,12 +48,6 @@ extension SQLiteConnection {
     /// reported as a finding, not thrown.
     public func integrityProblems(limit: Int = 20) throws -> [String] {
         try checkProblems("integrity_check", limit: limit)
-    }
-
-    /// `PRAGMA quick_check`: integrity_check without the index-content cross-checks, O(N) instead
-    /// of O(N log N); what a backup runs on every copy.
-    public func quickCheckProblems(limit: Int = 20) throws -> [String] {
-        try checkProblems("quick_check", limit: limit)
     }
 
     /// The check's lines; on a badly damaged file SQLite may return some and then stop with

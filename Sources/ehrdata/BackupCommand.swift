@@ -26,7 +26,7 @@ struct Backup: ParsableCommand {
               75  another backup or restore holds the archive (see --wait-lock)
               76  the archive is of a newer format
               78  configuration error
-              84  published, but a source is damaged (SQLite quick_check
+              84  published, but a source is damaged (SQLite integrity_check
                   failed, or PostgreSQL tables are gone or shrank by more than
                   row_drop_warning percent since the previous snapshot)
             """)

@@ -28,6 +28,9 @@ struct Restore: ParsableCommand {
             All or nothing: with several sources, every copy is loaded and verified before
             any rename; if one swap then fails, the swaps already made are undone (the
             replaced files and databases go back under their names), so no source changed.
+            A kill (not a failure) between two sources' swaps leaves those already swapped
+            restored and the others as they were, each whole; rerun the restore
+            (docs/RUNBOOK.md, "A restore of several sources that failed").
 
             Writes made after the snapshot started are not in the restored data: they are
             only in the kept copies, which the output names last (--json:

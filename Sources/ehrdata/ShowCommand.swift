@@ -9,7 +9,7 @@ struct Show: ParsableCommand {
         discussion: """
             For each source: the tables with their row counts (PostgreSQL: also the
             sequences), sizes, and what the backup found about the source itself
-            (SQLite quick_check; PostgreSQL tables gone or shrunk since the previous
+            (SQLite integrity_check; PostgreSQL tables gone or shrunk since the previous
             snapshot). Then the verify verdict with its depth and the latest result at each
             depth. Everything comes from the archive; nothing is changed. Use it to choose
             the snapshot to restore: the newest one from before the incident that holds
@@ -50,7 +50,7 @@ struct Show: ParsableCommand {
         } else {
             lines.append("  verified: never (ehrdata verify \(r.id) --deep)")
         }
-        lines.append("  holds: " + (r.holds.isEmpty ? "none" : r.holds.joined(separator: ", ")))
+        lines.append("  holds: " + (r.holds.isEmpty ? "none (legal holds come with 'prune')" : r.holds.joined(separator: ", ")))
         for s in r.sources {
             var head = "source \(s.name) (\(s.kind)): \(ByteFormat.human(s.uncompressedSize))"
             if let q = s.sqlite { head += ", from \(q.path), journal \(q.journalMode), \(q.pageCount) pages of \(q.pageSize) bytes" }

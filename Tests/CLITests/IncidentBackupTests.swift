@@ -41,7 +41,7 @@ import Testing
         // show, text and JSON, with both kinds of source.
         let text = try ws.ok(["show", second])
         for expected in ["source backend (sqlite)", "source fhir (postgres)", "SOURCE DAMAGED (previous-snapshot against \(first))",
-                         "public.patients  30 rows", "patients", "source check: ok (quick_check)", "verified: never"] {
+                         "public.patients  30 rows", "patients", "source check: ok (integrity_check)", "verified: never"] {
             #expect(text.contains(expected), "show lacks '\(expected)':\n\(text)")
         }
         let json = try JSONSerialization.jsonObject(with: Data(try ws.ok(["show", first, "--json"]).utf8)) as! [String: Any]
@@ -58,6 +58,53 @@ import Testing
         try pg.script(db, "DELETE FROM audit WHERE id > 40;")
         let third = try ws.run(["backup", "--json"])
         #expect(third.status == 84)
-        #expect(third.stdout.contains("public.audit has 40 rows, 45"), "\(third.stdout)")
+        // Compared with the last snapshot that was not flagged (the first): 50 -> 40 rows.
+        #expect(third.stdout.contains("public.audit has 40 rows, 50 in snapshot \(first)"), "\(third.stdout)")
+    }
+
+    /// The next night is compared with the last snapshot that was not flagged, not with the
+    /// flagged one: the flag stays until the table is back.
+    @Test func theFlagLastsUntilTheTableIsBack() throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let db = try dbs.create("nights")
+        try pg.script(db, "CREATE TABLE visits (id int PRIMARY KEY); INSERT INTO visits SELECT generate_series(1, 50);")
+        let ws = try Workspace()
+        try ws.configure(postgres: pg.connection(db), withSQLite: false)
+        _ = try ws.ok(["backup"])
+        let good = try #require(try ws.snapshotIDs().first)
+        try pg.script(db, "DROP TABLE visits;")
+        #expect(try ws.run(["backup"]).status == 84)
+        let secondNight = try ws.run(["backup", "--json"])
+        #expect(secondNight.status == 84, "the second night after the drop passed: \(secondNight.stdout)")
+        #expect(secondNight.stdout.contains("public.visits is gone (it was in snapshot \(good)"), "\(secondNight.stdout)")
+        try pg.script(db, "CREATE TABLE visits (id int PRIMARY KEY); INSERT INTO visits SELECT generate_series(1, 50);")
+        #expect(try ws.run(["backup"]).status == 0)
+    }
+
+    /// A rollback-journal database whose counted table is damaged: published and flagged (84),
+    /// not a failed backup.
+    @Test func aDamagedRollbackJournalSourceIsPublishedAndFlagged() throws {
+        let seed = TempDirectory()
+        let db = seed.file("journal.sqlite")
+        #expect(try Run.sqlite3(db, """
+            PRAGMA page_size = 1024; PRAGMA journal_mode = DELETE;
+            CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+            WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000)
+            INSERT INTO t(v) SELECT printf('value %d', i) FROM c;
+            """).status == 0)
+        // Random bytes over a page of the table itself: count(*) meets the damage.
+        let garbage = (0..<1024).map { _ in UInt8.random(in: 0 ... 255) }
+        let handle = try #require(FileHandle(forWritingAtPath: db))
+        try handle.seek(toOffset: 1024 * 5)
+        handle.write(Data(garbage))
+        try handle.close()
+        let ws = try Workspace(database: db)
+        let r = try ws.run(["backup"])
+        expectFailure(r, code: 84, mentions: ["published", "backend", "damaged"])
+        #expect(try ws.snapshotIDs().count == 1)
+        #expect(try ws.ok(["show", "latest"]).contains("SOURCE DAMAGED (integrity_check)"))
     }
 }
+

@@ -184,6 +184,52 @@ import Testing
         #expect(after == before, "an all-or-nothing restore left a change behind")
         #expect(try FileManager.default.contentsOfDirectory(atPath: ws.archive + "/intents").isEmpty)
     }
+    /// The undo of a finished swap killed half-way (the restored database moved aside, its WAL
+    /// not yet): the next command finishes the undo under the same stamp, so the restored copy
+    /// and its WAL stay a pair, and the originals are back byte for byte.
+    @Test func aKillDuringTheUndoIsFinishedByTheNextCommand() throws {
+        let ws = try Workspace()
+        let second = ws.dir.file("second.sqlite")
+        try FileManager.default.copyItem(atPath: ws.source, toPath: second)
+        try ws.writeConfig(extra: "  - name: second\n    kind: sqlite\n    path: \(second)")
+        _ = try ws.ok(["backup"])
+        try RestoreInPlaceTests.leaveWalBehind(ws.source)
+        try RestoreInPlaceTests.leaveWalBehind(second)
+        let originals = try [ws.source, second].flatMap { db in try ["", "-wal", "-shm"].map { try Self.digest(db + $0) } }
+
+        let restore = try Background(["restore", "latest", "--yes"], config: ws.config,
+                                     environment: ["EHRDATA_TEST_PAUSE_AT": "sqlite-swap-done", "EHRDATA_TEST_KILL_AT": "sqlite-undo-database-aside"])
+        defer { if restore.process.isRunning { restore.kill9() } }
+        #expect(restore.waitUntilPaused())
+        let names = try Self.directoryNames(ws)
+        let firstKept = try #require(names.first { $0.contains(".sqlite.pre-restore-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }, "\(names)")
+        let firstBase = String(firstKept.prefix { $0 != "." }) + ".sqlite"
+        let stamp = String(firstKept.dropFirst((firstBase + ".pre-restore-").count))
+        let otherBase = firstBase == "backend.sqlite" ? "second.sqlite" : "backend.sqlite"
+        // A service wrote into the restored copy (its WAL), and the other source's swap will fail.
+        try Data("written after the swap".utf8).write(to: URL(fileURLWithPath: ws.dir.file(firstBase + "-wal")))
+        let blocker = ws.dir.file("\(otherBase).pre-restore-\(stamp)")
+        try Data("in the way".utf8).write(to: URL(fileURLWithPath: blocker))
+        restore.resume()
+        _ = restore.finish() // killed in the undo
+        #expect(!FileManager.default.fileExists(atPath: ws.dir.file(firstBase)), "the kill did not come between the renames")
+
+        let next = try ws.run(["list"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stderr.contains("undid an interrupted in-place restore"), "\(next.stderr)")
+        try FileManager.default.removeItem(atPath: blocker)
+        let now = try [ws.source, second].flatMap { db in try ["", "-wal", "-shm"].map { try Self.digest(db + $0) } }
+        #expect(now == originals, "the originals are not back byte for byte")
+        let displaced = try Self.directoryNames(ws).filter { $0.contains(".displaced-") }.sorted()
+        #expect(displaced.count == 2, "\(displaced)")
+        #expect(displaced.count == 2 && displaced[1] == displaced[0] + "-wal", "the restored copy and its WAL were split: \(displaced)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ws.archive + "/intents").isEmpty)
+    }
+
+    static func digest(_ path: String) throws -> String {
+        try Run.program("/usr/bin/sha256sum", [path]).stdout.split(separator: " ").first.map(String.init) ?? "missing"
+    }
+
     /// A file appears at the database's kept name while its companions are being moved aside:
     /// the rename of the database fails, and the undo puts back only what was moved. The
     /// original database stays where it is, and the file that appeared keeps its name.

@@ -185,16 +185,16 @@ import Testing
         let pages = Int(try Run.sqlite3(db, "PRAGMA page_count;").stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
         _ = try Run.program("/bin/dd", ["if=/dev/zero", "of=\(db)", "bs=1024", "seek=\(pages - 3)", "count=1", "conv=notrunc"])
         let ws = try Workspace(database: db)
-        // The backup sees the damage (quick_check of the copied pages), publishes the snapshot
+        // The backup sees the damage (integrity_check of the copied pages), publishes the snapshot
         // all the same (it is the current state, and may be all there is), and says so: 84.
         let backup = try ws.run(["backup"])
         expectFailure(backup, code: 84, mentions: ["published", "backend", "damaged"])
         let id = try #require(try ws.snapshotIDs().first, "the damaged source's snapshot was not published")
         let check = try #require(((try ws.manifestJSON(id)["sources"] as? [[String: Any]])?[0]["sourceCheck"]) as? [String: Any])
-        #expect(check["ok"] as? Bool == false && check["method"] as? String == "quick_check")
+        #expect(check["ok"] as? Bool == false && check["method"] as? String == "integrity_check")
         #expect(try ws.ok(["list"]).contains("backend (source damaged)"))
         let shown = try ws.ok(["show", id])
-        #expect(shown.contains("SOURCE DAMAGED (quick_check)"), "\(shown)")
+        #expect(shown.contains("SOURCE DAMAGED (integrity_check)"), "\(shown)")
 
         #expect(try ws.run(["verify"]).status == 0)
         let deep = try ws.run(["verify", "--deep"])
