@@ -65,7 +65,8 @@ public struct ShowEngine {
 
     public struct Table: Codable, Sendable {
         public var name: String
-        public var rows: Int64
+        /// nil: the backup could not count it (its pages are damaged; see `sourceCheck`).
+        public var rows: Int64?
     }
 
     public struct Sequence: Codable, Sendable {
@@ -92,6 +93,13 @@ public struct ShowEngine {
             view.sqlite = SQLiteView(path: info.path, journalMode: info.journalMode, pageSize: info.pageSize,
                                      pageCount: info.pageCount, userVersion: info.userVersion)
             view.tables = info.tables.map { Table(name: $0.name, rows: $0.rows) }
+            // A table the backup could not count is not in the counts, only in the findings:
+            // listed too, since choosing a snapshot means looking for a table by name.
+            let uncounted = (s.sourceCheck?.problems ?? []).compactMap { problem -> String? in
+                guard problem.hasPrefix("table "), let end = problem.range(of: " cannot be counted") else { return nil }
+                return String(problem[problem.index(problem.startIndex, offsetBy: 6)..<end.lowerBound])
+            }
+            view.tables = (view.tables + uncounted.map { Table(name: $0, rows: nil) }).sorted { $0.name < $1.name }
         }
         if let info = s.postgres {
             view.postgres = PostgresView(database: info.database, serverVersion: info.serverVersion, walLSN: info.walLSN,

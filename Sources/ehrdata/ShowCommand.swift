@@ -64,7 +64,7 @@ struct Show: ParsableCommand {
                 lines += c.problems.map { "    - \($0)" }
             }
             let width = s.tables.map(\.name.count).max() ?? 0
-            lines += s.tables.map { "  \($0.name.padding(toLength: width, withPad: " ", startingAt: 0))  \($0.rows) rows" }
+            lines += s.tables.map { "  \($0.name.padding(toLength: width, withPad: " ", startingAt: 0))  " + ($0.rows.map { "\($0) rows" } ?? "rows unknown (damaged)") }
             for sequence in s.sequences ?? [] { lines.append("  sequence \(sequence.name) = \(sequence.lastValue)") }
         }
         return lines.joined(separator: "\n")
