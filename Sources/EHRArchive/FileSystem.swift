@@ -194,20 +194,6 @@ public enum FileSystem {
         return out
     }
 
-    /// Every regular file under `root`, as paths relative to it, sorted.
-    public static func filesRecursively(_ root: String) throws -> [String] {
-        var out: [String] = []
-        func walk(_ rel: String) throws {
-            let full = rel.isEmpty ? root : root + "/" + rel
-            for name in try list(full) {
-                let child = rel.isEmpty ? name : rel + "/" + name
-                if isDirectory(root + "/" + child) { try walk(child) } else { out.append(child) }
-            }
-        }
-        try walk("")
-        return out.sorted()
-    }
-
     /// Writes `data` to `path` atomically: a temp file beside it, fsync, rename, fsync the
     /// directory. Readers see the old content or the new, never a mix.
     public static func atomicWrite(_ data: [UInt8], to path: String) throws {

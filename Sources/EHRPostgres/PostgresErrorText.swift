@@ -42,14 +42,16 @@ enum PostgresErrorText {
         } else {
             head = "\(severity): an error without a SQLSTATE"
         }
-        var named: [String] = []
-        if raisedByUserCode { return (state, head + copyLocation(context).map { "; \($0)" }.orEmpty, String(cString: PQresultErrorMessage(result))) }
-        if let table = field("t") { named.append("table " + [field("s"), table].compactMap { $0 }.joined(separator: ".")) }
-        if let column = field("c") { named.append("column \(column)") }
-        if let type = field("d") { named.append("type \(type)") }
-        if let constraint = field("n") { named.append("constraint \(constraint)") }
-        if !named.isEmpty { head += ", " + named.joined(separator: ", ") }
-        if let location = field("W").flatMap(copyLocation) { head += "; \(location)" }
+        // The name fields are PostgreSQL's own, except in user code, where RAISE sets them freely.
+        if !raisedByUserCode {
+            var named: [String] = []
+            if let table = field("t") { named.append("table " + [field("s"), table].compactMap { $0 }.joined(separator: ".")) }
+            if let column = field("c") { named.append("column \(column)") }
+            if let type = field("d") { named.append("type \(type)") }
+            if let constraint = field("n") { named.append("constraint \(constraint)") }
+            if !named.isEmpty { head += ", " + named.joined(separator: ", ") }
+        }
+        if let location = copyLocation(context) { head += "; \(location)" }
         let full = String(cString: PQresultErrorMessage(result))
         return (state, head, full)
     }
@@ -129,8 +131,4 @@ enum PostgresErrorText {
         let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return known.first { line.hasPrefix($0.0) }?.1 ?? "text libpq cannot read"
     }
-}
-
-private extension Optional where Wrapped == String {
-    var orEmpty: String { self ?? "" }
 }

@@ -151,13 +151,7 @@ import Testing
     /// Two SQLite sources; the second one's swap fails after the first one's succeeded (a file
     /// appears at the second one's kept name): the first swap is undone, nothing changed.
     @Test func aSwapThatFailsAfterAnotherSucceededUndoesItSoNothingChanged() throws {
-        let ws = try Workspace()
-        let second = ws.dir.file("second.sqlite")
-        try FileManager.default.copyItem(atPath: ws.source, toPath: second)
-        try ws.writeConfig(extra: "  - name: second\n    kind: sqlite\n    path: \(second)")
-        _ = try ws.ok(["backup"])
-        try RestoreInPlaceTests.leaveWalBehind(ws.source)
-        try RestoreInPlaceTests.leaveWalBehind(second)
+        let (ws, _) = try Self.twoSourcesWithWalOnlyRows()
         var before = try ws.archiveState()
         before.entries["archive/intents"] = nil
 
@@ -165,11 +159,7 @@ import Testing
                                      environment: ["EHRDATA_TEST_PAUSE_AT": "sqlite-swap-done"])
         #expect(restore.waitUntilPaused())
         // The first source is swapped; block the other one's kept name (the stamp is shared).
-        let names = try Self.directoryNames(ws)
-        let firstKept = try #require(names.first { $0.contains(".sqlite.pre-restore-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }, "\(names)")
-        let firstBase = String(firstKept.prefix { $0 != "." }) + ".sqlite"
-        let stamp = String(firstKept.dropFirst((firstBase + ".pre-restore-").count))
-        let otherBase = firstBase == "backend.sqlite" ? "second.sqlite" : "backend.sqlite"
+        let (firstBase, otherBase, stamp) = try Self.swappedFirst(ws)
         let blocker = ws.dir.file("\(otherBase).pre-restore-\(stamp)")
         try Data("in the way".utf8).write(to: URL(fileURLWithPath: blocker))
         restore.resume()
@@ -188,24 +178,14 @@ import Testing
     /// not yet): the next command finishes the undo under the same stamp, so the restored copy
     /// and its WAL stay a pair, and the originals are back byte for byte.
     @Test func aKillDuringTheUndoIsFinishedByTheNextCommand() throws {
-        let ws = try Workspace()
-        let second = ws.dir.file("second.sqlite")
-        try FileManager.default.copyItem(atPath: ws.source, toPath: second)
-        try ws.writeConfig(extra: "  - name: second\n    kind: sqlite\n    path: \(second)")
-        _ = try ws.ok(["backup"])
-        try RestoreInPlaceTests.leaveWalBehind(ws.source)
-        try RestoreInPlaceTests.leaveWalBehind(second)
+        let (ws, second) = try Self.twoSourcesWithWalOnlyRows()
         let originals = try [ws.source, second].flatMap { db in try ["", "-wal", "-shm"].map { try Self.digest(db + $0) } }
 
         let restore = try Background(["restore", "latest", "--yes"], config: ws.config,
                                      environment: ["EHRDATA_TEST_PAUSE_AT": "sqlite-swap-done", "EHRDATA_TEST_KILL_AT": "sqlite-undo-database-aside"])
         defer { if restore.process.isRunning { restore.kill9() } }
         #expect(restore.waitUntilPaused())
-        let names = try Self.directoryNames(ws)
-        let firstKept = try #require(names.first { $0.contains(".sqlite.pre-restore-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }, "\(names)")
-        let firstBase = String(firstKept.prefix { $0 != "." }) + ".sqlite"
-        let stamp = String(firstKept.dropFirst((firstBase + ".pre-restore-").count))
-        let otherBase = firstBase == "backend.sqlite" ? "second.sqlite" : "backend.sqlite"
+        let (firstBase, otherBase, stamp) = try Self.swappedFirst(ws)
         // A service wrote into the restored copy (its WAL), and the other source's swap will fail.
         try Data("written after the swap".utf8).write(to: URL(fileURLWithPath: ws.dir.file(firstBase + "-wal")))
         let blocker = ws.dir.file("\(otherBase).pre-restore-\(stamp)")
@@ -224,6 +204,29 @@ import Testing
         #expect(displaced.count == 2, "\(displaced)")
         #expect(displaced.count == 2 && displaced[1] == displaced[0] + "-wal", "the restored copy and its WAL were split: \(displaced)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: ws.archive + "/intents").isEmpty)
+    }
+
+    /// A workspace with two SQLite sources, backed up, each then given rows that live only in
+    /// its -wal. Returns the workspace and the second source's path.
+    static func twoSourcesWithWalOnlyRows() throws -> (Workspace, String) {
+        let ws = try Workspace()
+        let second = ws.dir.file("second.sqlite")
+        try FileManager.default.copyItem(atPath: ws.source, toPath: second)
+        try ws.writeConfig(extra: "  - name: second\n    kind: sqlite\n    path: \(second)")
+        _ = try ws.ok(["backup"])
+        try RestoreInPlaceTests.leaveWalBehind(ws.source)
+        try RestoreInPlaceTests.leaveWalBehind(second)
+        return (ws, second)
+    }
+
+    /// With a restore paused after its first swap: which source was swapped, the other one, and
+    /// the kept names' stamp (shared by every source of the restore).
+    static func swappedFirst(_ ws: Workspace) throws -> (first: String, other: String, stamp: String) {
+        let names = try directoryNames(ws)
+        let firstKept = try #require(names.first { $0.contains(".sqlite.pre-restore-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }, "\(names)")
+        let firstBase = String(firstKept.prefix { $0 != "." }) + ".sqlite"
+        let stamp = String(firstKept.dropFirst((firstBase + ".pre-restore-").count))
+        return (firstBase, firstBase == "backend.sqlite" ? "second.sqlite" : "backend.sqlite", stamp)
     }
 
     static func digest(_ path: String) throws -> String {
