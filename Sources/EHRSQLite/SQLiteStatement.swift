@@ -1,4 +1,5 @@
 import CSQLite
+import EHRCore
 
 /// A prepared statement. Owns its `sqlite3_stmt*` and keeps its connection alive.
 public final class SQLiteStatement {
@@ -42,4 +43,28 @@ public final class SQLiteStatement {
     }
 
     public func int64(at column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+}
+
+extension SQLiteStatement {
+    public func bind(_ value: Int64, at index: Int32) throws {
+        let rc = sqlite3_bind_int64(handle, index, value)
+        guard rc == SQLITE_OK else { throw SQLiteError(rc, connection.handle, "binding a parameter") }
+    }
+
+    /// The column's value in its storage class (sqlite3_column_type decides, no conversion).
+    public func value(at column: Int32) -> SQLiteValue {
+        switch sqlite3_column_type(handle, column) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(handle, column))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(handle, column))
+        case SQLITE_TEXT:
+            let p = sqlite3_column_text(handle, column)
+            let n = Int(sqlite3_column_bytes(handle, column))
+            return .text(UnsafeRawBufferPointer(start: p.map(UnsafeRawPointer.init), count: p == nil ? 0 : n))
+        case SQLITE_BLOB:
+            let p = sqlite3_column_blob(handle, column)
+            let n = Int(sqlite3_column_bytes(handle, column))
+            return .blob(UnsafeRawBufferPointer(start: p, count: p == nil ? 0 : n))
+        default: return .null
+        }
+    }
 }
