@@ -33,6 +33,8 @@ public struct EHRError: Error, CustomStringConvertible, Sendable, Equatable {
         case configuration
         /// A backup published its snapshot, but found a source itself damaged (or shrunk).
         case sourceDamaged
+        /// migrate: values the declared types do not hold, a violated key, or colliding names.
+        case valuesDoNotFit
         // Reserved for later issues; the codes are fixed now so scripts can rely on them.
         case parityMismatch
         case inconsistencyFound
@@ -54,6 +56,7 @@ public struct EHRError: Error, CustomStringConvertible, Sendable, Equatable {
             case .checkCouldNotRun: 82
             case .staleBackup: 83
             case .sourceDamaged: 84
+            case .valuesDoNotFit: 79
             }
         }
     }

@@ -1,0 +1,134 @@
+import EHRCore
+import EHRSQLite
+import Foundation
+
+/// The read pass: every value of every table once, in parallel parts, into column profiles;
+/// then the type decisions, the names and the keys (MigrationPlan).
+struct MigrationAnalysis {
+    let copyPath: String
+    let jobs: Int
+    let policy: MismatchPolicy
+
+    /// Tables with a rowid and at least this many rows are read (and loaded) in `jobs` parts.
+    /// Tests lower it with `EHRDATA_TEST_SPLIT_ROWS` so that small fixtures take this path too.
+    static let splitRows: Int64 = ProcessInfo.processInfo.environment["EHRDATA_TEST_SPLIT_ROWS"].flatMap { Int64($0) } ?? 200_000
+
+    /// A part of a table: a rowid range (both ends included), or the whole table.
+    struct Unit {
+        var table: Int
+        var rowids: ClosedRange<Int64>?
+    }
+
+    func open() throws -> SQLiteConnection {
+        try SQLiteConnection(path: copyPath, mode: .immutable)
+    }
+
+    /// `SELECT [rowid,] columns FROM table [WHERE rowid BETWEEN ? AND ?]`.
+    static func select(_ table: SQLiteTableInfo, _ unit: Unit) -> String {
+        let q = SQLiteConnection.quoteIdentifier
+        let columns = (table.rowidName.map { [$0] } ?? []) + table.columns.map { q($0.name) }
+        let range = unit.rowids.map { " WHERE \(table.rowidName!) BETWEEN \($0.lowerBound) AND \($0.upperBound)" } ?? ""
+        return "SELECT \(columns.joined(separator: ", ")) FROM \(q(table.name))\(range)"
+    }
+
+    func plan() throws -> (MigrationPlan, [Unit]) {
+        let db = try open()
+        let (tables, virtual) = try db.tableInfos()
+        var units: [Unit] = []
+        var counts: [Int64] = []
+        for (index, table) in tables.enumerated() {
+            let count = try db.integer("SELECT count(*) FROM \(SQLiteConnection.quoteIdentifier(table.name))")
+            counts.append(count)
+            units += try split(table, index: index, rows: count, db)
+        }
+        // Biggest parts first, so that the last one to finish is a small one.
+        units.sort { counts[$0.table] / Int64($0.rowids == nil ? 1 : jobs) > counts[$1.table] / Int64($1.rowids == nil ? 1 : jobs) }
+        let profiles = try ParallelJobs.run(count: units.count, workers: jobs, makeState: { try self.open() }, job: { db, i in
+            try Self.profile(tables[units[i].table], units[i], db)
+        })
+        var merged = tables.map { t in t.columns.map { ColumnProfile(declared: DeclaredType($0.declaredType)) } }
+        for (unit, profile) in zip(units, profiles) {
+            for c in profile.indices { merged[unit.table][c].merge(profile[c]) }
+        }
+        var plan = MigrationPlan(tables: [], virtualTables: virtual)
+        for (index, table) in tables.enumerated() {
+            plan.tables.append(try tablePlan(table, profiles: merged[index], rows: counts[index], db))
+        }
+        if !virtual.isEmpty {
+            plan.warnings.append("virtual tables are not migrated (their shadow tables are, as ordinary tables): \(virtual.joined(separator: ", "))")
+        }
+        return (plan, units)
+    }
+
+    private func split(_ table: SQLiteTableInfo, index: Int, rows: Int64, _ db: SQLiteConnection) throws -> [Unit] {
+        guard jobs > 1, rows >= Self.splitRows, let rowid = table.rowidName else { return [Unit(table: index, rowids: nil)] }
+        let q = SQLiteConnection.quoteIdentifier(table.name)
+        var bounds: [Int64] = [try db.integer("SELECT min(\(rowid)) FROM \(q)")]
+        for k in 1..<jobs {
+            bounds.append(try db.integer("SELECT \(rowid) FROM \(q) ORDER BY \(rowid) LIMIT 1 OFFSET \(rows * Int64(k) / Int64(jobs))"))
+        }
+        let last = try db.integer("SELECT max(\(rowid)) FROM \(q)")
+        var units: [Unit] = []
+        for k in 0..<bounds.count {
+            let upper = k + 1 < bounds.count ? bounds[k + 1] - 1 : last
+            if bounds[k] <= upper { units.append(Unit(table: index, rowids: bounds[k]...upper)) }
+        }
+        return units
+    }
+
+    private static func profile(_ table: SQLiteTableInfo, _ unit: Unit, _ db: SQLiteConnection) throws -> [ColumnProfile] {
+        var profiles = table.columns.map { ColumnProfile(declared: DeclaredType($0.declaredType)) }
+        let statement = try db.prepare(select(table, unit))
+        let offset: Int32 = table.rowidName == nil ? 0 : 1
+        var ordinal: Int64 = 0
+        while try statement.step() {
+            ordinal += 1
+            let position = offset == 1 ? statement.int64(at: 0) : ordinal
+            for c in profiles.indices { profiles[c].add(statement.value(at: Int32(c) + offset), at: position) }
+        }
+        return profiles
+    }
+
+    private func tablePlan(_ info: SQLiteTableInfo, profiles: [ColumnProfile], rows: Int64, _ db: SQLiteConnection) throws -> MigrationPlan.Table {
+        var columns: [MigrationPlan.Column] = []
+        for (c, column) in info.columns.enumerated() {
+            var decision = TypeDecider.decide(profiles[c], declaredText: column.declaredType, isRowidAlias: info.rowidAlias == c)
+            if policy == .widen { decision = TypeDecider.widened(decision, profiles[c]) }
+            if column.isGenerated {
+                decision.warnings.append("generated column: migrated as a plain column holding SQLite's values (its expression is not translated)")
+            }
+            columns.append(.init(name: column.name, targetName: PostgresName.truncated(column.name), declared: column.declaredType,
+                                 profile: profiles[c], decision: decision, isGenerated: column.isGenerated))
+            if column.name.utf8.count > PostgresName.limit {
+                columns[c].decision.warnings.append("the name is cut to PostgreSQL's 63 bytes: \(columns[c].targetName)")
+            }
+        }
+        var table = MigrationPlan.Table(info: info, targetName: PostgresName.truncated(info.name), columns: columns)
+        table.rowCount = rows
+        if info.name.utf8.count > PostgresName.limit { table.warnings.append("the name is cut to PostgreSQL's 63 bytes: \(table.targetName)") }
+        let key = info.primaryKey
+        if !key.isEmpty {
+            table.primaryKey = key
+            let nullKeys = key.filter { profiles[$0].nulls > 0 && info.rowidAlias != $0 }
+            if !nullKeys.isEmpty {
+                let names = nullKeys.map { "\(info.columns[$0].name) (\(profiles[$0].nulls) NULLs)" }.joined(separator: ", ")
+                let problem = "the primary key has NULLs, which SQLite allows outside INTEGER PRIMARY KEY: \(names)"
+                switch policy {
+                case .stop: table.keyLeftOut = problem
+                case .widen:
+                    table.primaryKey = nil
+                    table.warnings.append("primary key left out: \(problem)")
+                case .reject: table.warnings.append("rows with a NULL in the primary key are rejected: \(names)")
+                }
+            }
+        }
+        if let id = info.rowidAlias {
+            table.identityColumn = id
+            let highest = profiles[id].integers.count > 0 ? profiles[id].maxInteger : 0
+            let start = max(highest, info.autoincrementSequence ?? 0)
+            table.identityStart = start == Int64.max ? nil : max(1, start + 1)
+            if table.identityStart == nil { table.warnings.append("the highest id is the largest bigint: the identity cannot continue after it") }
+        }
+        return table
+    }
+}

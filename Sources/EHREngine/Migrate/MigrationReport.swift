@@ -1,0 +1,84 @@
+import EHRArchive
+import EHRCore
+import EHRPostgres
+
+/// What migrate did, table by table: rows read, loaded and rejected, the parity result, every
+/// type decision with its reason and the storage classes found (counts, never values), and
+/// every warning. Printed as text or JSON, and written with `--report FILE`.
+public struct MigrationReport: Codable, Sendable {
+    public struct Storage: Codable, Sendable {
+        public var null: Int64, integer: Int64, real: Int64, text: Int64, blob: Int64
+    }
+
+    public struct Column: Codable, Sendable {
+        public var name: String
+        public var targetName: String
+        public var declared: String
+        public var type: String
+        public var identity: Bool
+        public var reason: String
+        public var storage: Storage
+        public var warnings: [String]
+    }
+
+    public struct Table: Codable, Sendable {
+        public var name: String
+        public var targetName: String
+        public var rowsRead: Int64
+        public var rowsLoaded: Int64
+        public var rowsRejected: Int64
+        public var primaryKey: [String]?
+        public var identityStart: Int64?
+        /// "ok", or "MISMATCH" when the digests differ.
+        public var parity: String
+        public var sqliteDigest: String
+        public var postgresDigest: String
+        public var columns: [Column]
+        public var warnings: [String]
+    }
+
+    public var source: String
+    public var moment: String
+    public var target: String
+    public var database: String
+    public var schema: String
+    public var onMismatch: MismatchPolicy
+    public var tables: [Table]
+    public var warnings: [String]
+    public var rejectFile: String?
+    public var replacedSchemaKeptAs: String?
+    /// Seconds per phase: copy, read, load, keys, proof, swap.
+    public var seconds: [String: Double] = [:]
+
+    public var rowsLoaded: Int64 { tables.reduce(0) { $0 + $1.rowsLoaded } }
+    public var rowsRejected: Int64 { tables.reduce(0) { $0 + $1.rowsRejected } }
+    public var parityOK: Bool { tables.allSatisfy { $0.parity == "ok" } }
+
+    init(plan: MigrationPlan, request: MigrateEngine.Request, moment: String, database: String,
+         loaded: [ContentDigest], read: [ContentDigest], rejected: [Int64], rejectFile: String?) {
+        source = request.source.display
+        self.moment = moment
+        target = PostgresConnection.displayForm(request.connectionString)
+        self.database = database
+        schema = request.schema
+        onMismatch = request.policy
+        warnings = plan.warnings
+        self.rejectFile = rejectFile
+        tables = plan.tables.indices.map { i in
+            let t = plan.tables[i]
+            return Table(
+                name: t.info.name, targetName: t.targetName, rowsRead: t.rowCount, rowsLoaded: loaded[i].rows,
+                rowsRejected: rejected[i], primaryKey: t.primaryKey.map { $0.map { t.columns[$0].targetName } },
+                identityStart: t.identityStart, parity: loaded[i].text == read[i].text ? "ok" : "MISMATCH",
+                sqliteDigest: loaded[i].text, postgresDigest: read[i].text,
+                columns: t.columns.map { c in
+                    let p = c.profile
+                    return Column(name: c.name, targetName: c.targetName, declared: c.declared, type: c.decision.type.sql,
+                                  identity: c.decision.identity, reason: c.decision.reason,
+                                  storage: Storage(null: p.nulls, integer: p.integers.count, real: p.reals.count, text: p.texts.count, blob: p.blobs.count),
+                                  warnings: c.decision.warnings)
+                },
+                warnings: t.warnings)
+        }
+    }
+}

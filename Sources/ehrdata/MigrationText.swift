@@ -1,0 +1,76 @@
+import EHRCore
+import EHREngine
+import Foundation
+
+/// The migrate report as text: a summary, a table per SQLite table, then every type decision
+/// and warning. Counts and names only, never values.
+enum MigrationText {
+    static func render(_ r: MigrationReport) -> String {
+        var lines = ["migrated \(r.source) (\(r.moment)) into schema \(r.schema) of database \(r.database): "
+            + "\(r.tables.count) tables, \(r.rowsLoaded) rows loaded" + (r.rowsRejected > 0 ? ", \(r.rowsRejected) rejected" : "")
+            + "; parity \(r.parityOK ? "proven" : "FAILED") (row counts and content digests, read back after commit)"]
+        lines.append("")
+        lines.append(Output.table(["TABLE", "READ", "LOADED", "REJECTED", "PARITY", "KEY"], r.tables.map { t in
+            [t.name == t.targetName ? t.name : "\(t.name) -> \(t.targetName)", "\(t.rowsRead)", "\(t.rowsLoaded)", "\(t.rowsRejected)",
+             t.parity, t.primaryKey.map { "(\($0.joined(separator: ", ")))" + (t.identityStart.map { " identity from \($0)" } ?? "") } ?? "-"]
+        }))
+        lines.append("")
+        lines.append("Types:")
+        for t in r.tables {
+            for c in t.columns {
+                let declared = c.declared.isEmpty ? "(none)" : c.declared
+                let storage = [("null", c.storage.null), ("integer", c.storage.integer), ("real", c.storage.real),
+                               ("text", c.storage.text), ("blob", c.storage.blob)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+                lines.append("  \(t.name).\(c.name): \(declared) -> \(c.type)\(c.identity ? " identity" : "") [\(storage.joined(separator: ", "))]: \(c.reason)")
+            }
+        }
+        let warnings = r.warnings + r.tables.flatMap { t in
+            t.warnings.map { "\(t.name): \($0)" } + t.columns.flatMap { c in c.warnings.map { "\(t.name).\(c.name): \($0)" } }
+        }
+        if !warnings.isEmpty {
+            lines.append("")
+            lines.append("Warnings:")
+            lines += warnings.map { "  \($0)" }
+        }
+        if let file = r.rejectFile { lines.append("rejected rows written to \(file) (mode 0600: it holds the rows' values)") }
+        if let kept = r.replacedSchemaKeptAs { lines.append("the schema it replaced is kept as \(kept)") }
+        let phases = ["copy", "read", "load", "keys", "proof", "swap"].compactMap { k in r.seconds[k].map { "\(k) \(String(format: "%.2f", $0)) s" } }
+        if !phases.isEmpty { lines.append("time: " + phases.joined(separator: ", ")) }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// One line on stderr, rewritten twice a second, when stderr is a terminal; nothing otherwise
+/// (cron, logs, pipes).
+final class ProgressLine: @unchecked Sendable { // `lock` guards `running`
+    private let lock = NSLock()
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+    private let enabled = isatty(STDERR_FILENO) == 1
+
+    init(_ progress: MigrationProgress) {
+        guard enabled else { return }
+        let started = Date()
+        Thread.detachNewThread { [self] in
+            var shown = false
+            while lock.withLock({ running }) {
+                let s = progress.snapshot
+                let elapsed = max(0.001, Date().timeIntervalSince(started))
+                var text = "migrate: \(s.phase)"
+                if s.totalParts > 0 { text += " \(s.parts)/\(s.totalParts) parts, \(s.rows)/\(s.totalRows) rows" }
+                if s.rows > 0 { text += ", \(Int(Double(s.rows) / elapsed)) rows/s" }
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+                shown = true
+                usleep(500_000)
+            }
+            if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            done.signal()
+        }
+    }
+
+    func stop() {
+        guard enabled else { return }
+        lock.withLock { running = false }
+        done.wait()
+    }
+}
