@@ -5,6 +5,7 @@ Same arguments + same SQLite version => byte-identical file. Python stdlib only.
 
     python3 scripts/gen-ehr-sqlite.py --out fixtures/ehr.sqlite            # ~1 MB fixture
     python3 scripts/gen-ehr-sqlite.py --out /tmp/big.sqlite --size-mb 1000 # benchmark
+    python3 scripts/gen-ehr-sqlite.py --out /tmp/t.sqlite --text-in-real 5  # text in a REAL column
 """
 import argparse
 import hashlib
@@ -160,6 +161,9 @@ def parse_args():
     p.add_argument("--journal-mode", choices=("wal", "delete"), default="wal",
                    help="journal mode of the finished file (default wal)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    p.add_argument("--text-in-real", type=int, default=0, metavar="N",
+                   help="store text ('pending', 'n/a', '<5') in N rows of observations.value_num, a REAL "
+                        "column, as applications do (default 0: none)")
     a = p.parse_args()
     if a.size_mb <= 0:
         p.error("--size-mb must be > 0")
@@ -331,6 +335,15 @@ def main():
     g.flush(con)
     con.execute("COMMIT")
     con.executescript(INDEXES)
+    if a.text_in_real > 0:
+        # Evenly spread over the numeric observations, deterministic for a given database.
+        n = con.execute("SELECT count(*) FROM observations WHERE typeof(value_num) = 'real'").fetchone()[0]
+        step = max(1, n // a.text_in_real)
+        con.execute("""
+            UPDATE observations SET value_num = CASE id % 3 WHEN 0 THEN 'pending' WHEN 1 THEN 'n/a' ELSE '<5' END
+            WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k FROM observations
+                                         WHERE typeof(value_num) = 'real') WHERE k % ? = 0 LIMIT ?)""",
+                    (step, a.text_in_real))
     bad = con.execute("PRAGMA foreign_key_check").fetchall()
     if bad:
         sys.exit(f"error: foreign key violations: {bad[:5]}")

@@ -94,6 +94,9 @@ struct MigrationAnalysis {
         for (c, column) in info.columns.enumerated() {
             var decision = TypeDecider.decide(profiles[c], declaredText: column.declaredType, isRowidAlias: info.rowidAlias == c)
             if policy == .widen { decision = TypeDecider.widened(decision, profiles[c]) }
+            if policy == .reject, let mismatch = decision.mismatch {
+                decision.warnings.append("rows whose value does not fit \(decision.type.sql) go to the reject file: \(mismatch)")
+            }
             if column.isGenerated {
                 decision.warnings.append("generated column: migrated as a plain column holding SQLite's values (its expression is not translated)")
             }
