@@ -76,18 +76,21 @@ final class SourceCopy {
         }
     }
 
-    /// The copy: one read transaction on the live file, every page through the backup API.
+    /// The copy: `VACUUM INTO`, one statement and so one read transaction of the live file
+    /// (writers keep committing in WAL mode). Measured faster than the backup API (it writes the
+    /// copy in large sequential runs), and the copy is compact. Created empty with mode 0600
+    /// first: it holds patient data.
     private static func backUp(_ live: String, to path: String) throws -> String {
         do {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw EHRError(.failure, "cannot create the source copy \(path): \(String(cString: strerror(errno)))",
+                               hint: "give --temp-dir a writable directory with room for the database")
+            }
+            close(fd)
             let source = try SQLiteConnection(path: live, mode: .readOnly)
-            let destination = try SQLiteConnection(path: path, mode: .create)
-            chmod(path, 0o600)
-            try destination.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")
-            try source.execute("BEGIN")
-            _ = try source.integer("SELECT count(*) FROM sqlite_schema")
             let started = Timestamp.iso8601(Date())
-            try SQLiteBackup(from: source, to: destination).run(pagesPerStep: 4096)
-            try source.execute("COMMIT")
+            try source.execute("VACUUM INTO \(SQLiteConnection.quoteLiteral(path))")
             return "read at \(started)"
         } catch {
             throw ErrorMapping.map(error)
