@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 @Suite struct HelpTests {
-    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["show"], ["verify"], ["restore"], ["config", "check"]])
+    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["show"], ["verify"], ["restore"], ["migrate"], ["config", "check"]])
     func everyCommandHasHelpWithExamples(_ command: [String]) throws {
         let r = try Run.ehrdata(command + ["--help"])
         #expect(r.status == 0)
@@ -19,6 +19,7 @@ import Testing
             let c = try Run.ehrdata(["--generate-completion-script", shell])
             #expect(c.status == 0)
             #expect(c.stdout.contains("restore"))
+            #expect(c.stdout.contains("migrate") && c.stdout.contains("on-mismatch"))
         }
     }
 
