@@ -28,9 +28,10 @@ func makeSQLite(_ path: String, _ sql: String, sourceLocation: SourceLocation = 
     try #require(r.status == 0 && r.stderr.isEmpty, "sqlite3 \(path) failed: \(r.stderr)", sourceLocation: sourceLocation)
 }
 
-/// One query's output from the sqlite3 CLI (list mode, '|' between fields), trimmed.
+/// One query's output from the sqlite3 CLI (list mode, '|' between fields), trimmed. Waits up to
+/// 10 s for a writer's lock, as an application's reader would.
 func sqliteValue(_ path: String, _ sql: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    let r = try Run.sqlite3(path, sql)
+    let r = try Run.sqlite3(path, ".timeout 10000\n" + sql)
     try #require(r.status == 0, "sqlite3 \(path) '\(sql)' failed: \(r.stderr)", sourceLocation: sourceLocation)
     return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
