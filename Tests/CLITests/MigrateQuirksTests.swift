@@ -38,7 +38,7 @@ import Testing
                                 (3, 'x', NULL, NULL, NULL, 5, NULL);
         CREATE TABLE nums (id INTEGER PRIMARY KEY, n DECIMAL);
         INSERT INTO nums VALUES (1, 0.1), (2, 1e-300), (3, 5e-324), (4, 1.7976931348623157e308), (5, -0.0), (6, 9223372036854775807),
-                                (7, -19.99), (8, 123456789.125);
+                                (7, -19.99), (8, 123456789.125), (9, 9e999), (10, -9e999);
         CREATE TABLE ints (id INTEGER PRIMARY KEY, s SMALLINT, i INT, j INT);
         INSERT INTO ints VALUES (1, -32768, 5, 7), (2, 32767, 3000000000, -2147483648);
         CREATE TABLE gen (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER GENERATED ALWAYS AS (a * 2) STORED,
@@ -54,6 +54,12 @@ import Testing
         CREATE TABLE plain_ids (id INTEGER PRIMARY KEY, v TEXT);
         INSERT INTO plain_ids VALUES (7, 'a'), (41, 'b');
         CREATE TABLE big (id INTEGER PRIMARY KEY, data BLOB);
+        CREATE TABLE desc_key (id INTEGER PRIMARY KEY DESC, v TEXT);
+        INSERT INTO desc_key VALUES (3, 'a'), (1, 'b');
+        CREATE TABLE desc_alias (id INTEGER, v TEXT, PRIMARY KEY (id DESC));
+        INSERT INTO desc_alias VALUES (3, 'a');
+        CREATE TABLE odd_lengths (a VARCHAR(0), b CHAR(20000000));
+        INSERT INTO odd_lengths VALUES ('abc', 'def');
         """
 
     /// What `--on-mismatch stop` refuses: a NUL in text, a NULL in a text PRIMARY KEY, a
@@ -64,6 +70,8 @@ import Testing
         INSERT INTO nul VALUES (1, 'fine'), (2, 'SECRET-NUL' || char(0) || 'tail');
         CREATE TABLE tk (k TEXT PRIMARY KEY, v INTEGER);
         INSERT INTO tk VALUES ('SECRET-KEY-a', 1), (NULL, 2), ('b', 3);
+        CREATE TABLE desc_text (id INTEGER PRIMARY KEY DESC, v TEXT);
+        INSERT INTO desc_text VALUES (1, 'a'), ('SECRET-id', 'b');
         CREATE TABLE tz (id INTEGER PRIMARY KEY, at DATETIME);
         INSERT INTO tz VALUES (1, '2024-01-02T03:04:05Z'), (2, '2024-01-02 03:04:05');
         """
@@ -90,11 +98,14 @@ import Testing
         "auto.id": "bigint", "auto.v": "text", "auto_empty.id": "bigint", "auto_empty.v": "text",
         "plain_ids.id": "bigint", "plain_ids.v": "text",
         "big.id": "bigint", "big.data": "bytea",
+        "desc_key.id": "bigint", "desc_key.v": "text", "desc_alias.id": "bigint", "desc_alias.v": "text",
+        "odd_lengths.a": "text", "odd_lengths.b": "text",
     ]
 
     /// The problem tables' types under `--on-mismatch widen`.
     static let widenedProblemTypes: [String: String] = [
         "nul.id": "bigint", "nul.t": "bytea", "tk.k": "text", "tk.v": "bigint", "tz.id": "bigint", "tz.at": "text",
+        "desc_text.id": "text", "desc_text.v": "text",
     ]
 
     /// The quirks database in `dir`, with the problem tables when `problems`. Returns its path
@@ -169,11 +180,14 @@ import Testing
         #expect(keyOf["norowid"] == "PRIMARY KEY (k)")
         #expect(keyOf["MixedCase Table"] == "PRIMARY KEY (\"Id\")")
         #expect(keyOf["weird name"] == nil && keyOf["select"] == nil)
+        #expect(keyOf["desc_key"] == "PRIMARY KEY (id)")
+        #expect(try rows("SELECT id, v FROM \(q).desc_key ORDER BY id") == [["1", "b"], ["3", "a"]])
+        #expect(try rows("SELECT a, b FROM \(q).odd_lengths") == [["abc", "def"]])
         let identities = try rows("""
             SELECT c.relname || '.' || a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
             WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = \(literal(s))) AND a.attidentity = 'd' ORDER BY 1
             """).map { $0[0] }.filter { expectedTypes[$0] != nil }
-        #expect(identities == ["MixedCase Table.Id", "auto.id", "auto_empty.id", "big.id", "dates.id", "flags.id", "gen.id",
+        #expect(identities == ["MixedCase Table.Id", "auto.id", "auto_empty.id", "big.id", "dates.id", "desc_alias.id", "flags.id", "gen.id",
                                "ints.id", "mixed.id", "nums.id", "plain_ids.id", "reals.id", "strs.id"])
 
         // Several storage classes in one untyped column: bytea with BLOBs present, else text.
@@ -209,7 +223,8 @@ import Testing
         // Unconstrained DECIMAL from REALs: each value's shortest round-trip decimal, exactly.
         let nums = try rows("SELECT id, n::text FROM \(q).nums ORDER BY id").map { $0[1] }
         #expect(nums == ["0.1", "0." + String(repeating: "0", count: 299) + "1", "0." + String(repeating: "0", count: 323) + "5",
-                         "17976931348623157" + String(repeating: "0", count: 292), "0", "9223372036854775807", "-19.99", "123456789.125"])
+                         "17976931348623157" + String(repeating: "0", count: 292), "0", "9223372036854775807", "-19.99", "123456789.125",
+                         "Infinity", "-Infinity"])
         #expect(try rows("SELECT s, i, j FROM \(q).ints ORDER BY id") == [["-32768", "5", "7"], ["32767", "3000000000", "-2147483648"]])
 
         // Generated columns hold SQLite's values.
@@ -241,7 +256,7 @@ import Testing
         let schemasBefore = try pg.userSchemas(db), relationsBefore = try pg.userRelations(db)
 
         let stop = try migrate(["--from", path, "--to", pg.connection(db), "--schema", "quirks"])
-        expectFailure(stop, code: 79, mentions: ["nul.t", "NUL", "tk", "primary key", "NULL", "tz.at", "offset"])
+        expectFailure(stop, code: 79, mentions: ["nul.t", "NUL", "tk", "primary key", "NULL", "tz.at", "offset", "desc_text.id"])
         for secret in ["SECRET", "tail", "Zoë", "漢字"] { expectNoValue(secret, in: stop, "stop") }
         let schemasAfter = try pg.userSchemas(db)
         #expect(schemasAfter == schemasBefore, "a refused migrate left schemas: \(schemasAfter)")
@@ -264,6 +279,7 @@ import Testing
                 == [["1", "66696e65"], ["2", "5345435245542d4e554c007461696c"]])
         #expect(try pg.rows(db, "SELECT coalesce(k, '<null>'), v FROM quirks.tk ORDER BY v") == [["SECRET-KEY-a", "1"], ["<null>", "2"], ["b", "3"]])
         #expect(try pg.value(db, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'quirks.tk'::regclass AND contype = 'p'") == "0")
+        #expect(try pg.rows(db, "SELECT id, v FROM quirks.desc_text ORDER BY v") == [["1", "a"], ["SECRET-id", "b"]])
         #expect(try pg.rows(db, "SELECT at FROM quirks.tz ORDER BY id") == [["2024-01-02T03:04:05Z"], ["2024-01-02 03:04:05"]])
         #expect(try pg.userSchemas(db).filter { $0.hasPrefix("ehrdata_staging") }.isEmpty)
     }
