@@ -70,6 +70,8 @@ import Testing
         INSERT INTO nul VALUES (1, 'fine'), (2, 'SECRET-NUL' || char(0) || 'tail');
         CREATE TABLE tk (k TEXT PRIMARY KEY, v INTEGER);
         INSERT INTO tk VALUES ('SECRET-KEY-a', 1), (NULL, 2), ('b', 3);
+        CREATE TABLE badutf (id INTEGER PRIMARY KEY, t TEXT);
+        INSERT INTO badutf VALUES (1, CAST(X'FF41' AS TEXT)), (2, 'ok');
         CREATE TABLE desc_text (id INTEGER PRIMARY KEY DESC, v TEXT);
         INSERT INTO desc_text VALUES (1, 'a'), ('SECRET-id', 'b');
         CREATE TABLE tz (id INTEGER PRIMARY KEY, at DATETIME);
@@ -105,7 +107,7 @@ import Testing
     /// The problem tables' types under `--on-mismatch widen`.
     static let widenedProblemTypes: [String: String] = [
         "nul.id": "bigint", "nul.t": "bytea", "tk.k": "text", "tk.v": "bigint", "tz.id": "bigint", "tz.at": "text",
-        "desc_text.id": "text", "desc_text.v": "text",
+        "desc_text.id": "text", "desc_text.v": "text", "badutf.id": "bigint", "badutf.t": "bytea",
     ]
 
     /// The quirks database in `dir`, with the problem tables when `problems`. Returns its path
@@ -256,7 +258,7 @@ import Testing
         let schemasBefore = try pg.userSchemas(db), relationsBefore = try pg.userRelations(db)
 
         let stop = try migrate(["--from", path, "--to", pg.connection(db), "--schema", "quirks"])
-        expectFailure(stop, code: 79, mentions: ["nul.t", "NUL", "tk", "primary key", "NULL", "tz.at", "offset", "desc_text.id"])
+        expectFailure(stop, code: 79, mentions: ["nul.t", "NUL", "tk", "primary key", "NULL", "tz.at", "offset", "desc_text.id", "badutf.t", "UTF-8"])
         for secret in ["SECRET", "tail", "Zoë", "漢字"] { expectNoValue(secret, in: stop, "stop") }
         let schemasAfter = try pg.userSchemas(db)
         #expect(schemasAfter == schemasBefore, "a refused migrate left schemas: \(schemasAfter)")
@@ -279,6 +281,7 @@ import Testing
                 == [["1", "66696e65"], ["2", "5345435245542d4e554c007461696c"]])
         #expect(try pg.rows(db, "SELECT coalesce(k, '<null>'), v FROM quirks.tk ORDER BY v") == [["SECRET-KEY-a", "1"], ["<null>", "2"], ["b", "3"]])
         #expect(try pg.value(db, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'quirks.tk'::regclass AND contype = 'p'") == "0")
+        #expect(try pg.rows(db, "SELECT id, encode(t, 'hex') FROM quirks.badutf ORDER BY id") == [["1", "ff41"], ["2", "6f6b"]])
         #expect(try pg.rows(db, "SELECT id, v FROM quirks.desc_text ORDER BY v") == [["1", "a"], ["SECRET-id", "b"]])
         #expect(try pg.rows(db, "SELECT at FROM quirks.tz ORDER BY id") == [["2024-01-02T03:04:05Z"], ["2024-01-02 03:04:05"]])
         #expect(try pg.userSchemas(db).filter { $0.hasPrefix("ehrdata_staging") }.isEmpty)
