@@ -172,4 +172,30 @@ import Testing
         #expect(try pg.userSchemas(db).filter { $0.hasPrefix("app_pre_migrate_") }.count == 1)
         #expect(try pg.value(db, "SELECT count(*) FROM app.notes") == (try sqliteValue(path, "SELECT count(*) FROM notes")))
     }
+
+    /// A second migrate into the same schema while one runs: 75, nothing written; another
+    /// schema of the same database is not blocked.
+    @Test func oneMigratePerSchemaAtATime() throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let db = try dbs.create("lock")
+        let dir = TempDirectory("ehrdata-migf")
+        let path = dir.file("ehr.sqlite")
+        try copyEHRFixture(to: path)
+
+        let first = try Self.background(path, pg, db, ["--schema", "app"], hooks: ["EHRDATA_TEST_PAUSE_AT": "migrate-before-proof"])
+        defer { first.killIfRunning() }
+        try requirePaused(first, at: "migrate-before-proof")
+        let second = try migrate(["--from", path, "--to", pg.connection(db), "--schema", "app"])
+        expectFailure(second, code: 75, mentions: ["another ehrdata migrate", "app"])
+        #expect(try Self.stagingSchemas(pg, db).count == 1, "the refused run touched the first one's staging schema")
+        let other = try migrate(["--from", path, "--to", pg.connection(db), "--schema", "other"])
+        try expectMigrated(other)
+        first.resume()
+        let r = finishBackground(first, what: "the paused migrate")
+        #expect(r.status == 0, "the first migrate failed after the second was refused: \(r.stderr)")
+        #expect(try pg.value(db, "SELECT count(*) FROM app.patients") == (try sqliteValue(path, "SELECT count(*) FROM patients")))
+        #expect(try Self.stagingSchemas(pg, db).isEmpty)
+    }
 }
