@@ -63,8 +63,11 @@ extension SQLiteConnection {
         var info = SQLiteTableInfo(name: name, sql: sql, columns: columns, withoutRowid: withoutRowid, rowidAlias: nil,
                                    autoincrementSequence: sequences[name], autoincrement: false, rowidName: nil)
         let keys = info.primaryKey
-        // SQLite's rule: a single-column key declared exactly INTEGER is the rowid.
-        if !withoutRowid, keys.count == 1, columns[keys[0]].declaredType.uppercased() == "INTEGER" {
+        // SQLite's rule: a single-column key declared exactly INTEGER is the rowid, except
+        // `INTEGER PRIMARY KEY DESC` written on the column, which SQLite keeps as an ordinary
+        // column (any value) behind an automatic index: a key with such an index is no alias.
+        if !withoutRowid, keys.count == 1, columns[keys[0]].declaredType.uppercased() == "INTEGER",
+           try integer("SELECT count(*) FROM pragma_index_list(\(Self.quoteLiteral(name))) WHERE origin = 'pk'") == 0 {
             info.rowidAlias = keys[0]
         }
         info.autoincrement = sequences[name] != nil || sql.uppercased().contains("AUTOINCREMENT")

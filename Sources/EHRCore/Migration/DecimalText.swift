@@ -103,9 +103,11 @@ public struct DecimalText: Equatable, Sendable {
         for g in groups[start..<end] { put(g) }
     }
 
-    /// numeric_send of ±Infinity.
+    /// numeric_send of ±Infinity, byte for byte: the server reports a dscale of 32 for the
+    /// special values (NUMERIC_DSCALE reads it from the short header 0xD000/0xF000), so that is
+    /// what the parity proof reads back.
     public static func postgresInfinity(negative: Bool, into out: inout [UInt8]) {
-        out.append(contentsOf: [0, 0, 0, 0, negative ? 0xF0 : 0xD0, 0, 0, 0])
+        out.append(contentsOf: [0, 0, 0, 0, negative ? 0xF0 : 0xD0, 0, 0, 0x20])
     }
 }
 

@@ -70,7 +70,12 @@ public enum TypeDecider {
         case .varchar(let n), .character(let n):
             var d = ColumnDecision(type: .varchar(n), reason: "declared \(declaredText); the data fits")
             if case .character = declared { d.reason += "; varchar, since character(n) pads and would merge values differing in trailing blanks" }
-            if p.maxCharacters > n {
+            if n < 1 || n > 10_485_760 {
+                // PostgreSQL's varchar takes 1 to 10485760; SQLite ignores the length.
+                d.type = .text
+                d.reason = "declared \(declaredText), a length PostgreSQL's varchar does not take: text"
+                d.warnings.append(d.reason)
+            } else if p.maxCharacters > n {
                 d.type = .text
                 d.reason = "declared \(declaredText), but values are up to \(p.maxCharacters) characters: text"
                 d.warnings.append(d.reason)

@@ -1,0 +1,165 @@
+import EHRSQLite
+import EHRTestSupport
+import Foundation
+import Testing
+
+/// Where migrate reads from and writes to: a snapshot's source, a configured source, a bare
+/// path without any config, a configured PostgreSQL target; a source written to throughout; and
+/// a real third-party database (Sakila).
+@Suite struct MigrateSourcesTests {
+    @Test func snapshotConfiguredAndBareSources() throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let db = try dbs.create("sources")
+        let ws = try Workspace()
+        try ws.configure(postgres: pg.connection(db), name: "target")
+        let backup = try ws.run(["backup", "--source", "backend"])
+        try #require(backup.status == 0, "backup failed: \(backup.stderr)")
+        let id = try #require(try ws.snapshotIDs().first)
+        let atBackup = try sqliteValue(ws.source, "SELECT count(*) FROM patients")
+        // Written after the snapshot: the snapshot's source does not hold this row.
+        try makeSQLite(ws.source, "INSERT INTO patients (mrn, given_name, family_name, birth_date, sex) VALUES ('after', 'a', 'b', '2001-01-01', 'U');")
+        let now = try sqliteValue(ws.source, "SELECT count(*) FROM patients")
+        try #require(now != atBackup)
+
+        // SNAPSHOT:NAME (latest, and a prefix of the id), into the configured PostgreSQL source.
+        let latest = try migrate(["--from", "latest:backend", "--to", "target", "--schema", "from_latest", "--json"], config: ws.config)
+        try expectMigrated(latest)
+        #expect(try pg.value(db, "SELECT count(*) FROM from_latest.patients") == atBackup)
+        #expect((try migrateReport(latest)["moment"] as? String)?.contains(id) == true)
+        let prefix = try migrate(["--from", String(id.prefix(15)) + ":backend", "--to", "target", "--schema", "from_prefix"], config: ws.config)
+        try expectMigrated(prefix)
+        #expect(try pg.value(db, "SELECT count(*) FROM from_prefix.patients") == atBackup)
+
+        // A configured SQLite source, the config given with --config.
+        let configured = try migrate(["--config", ws.config, "--from", "backend", "--to", "target", "--schema", "from_config"])
+        try expectMigrated(configured)
+        #expect(try pg.value(db, "SELECT count(*) FROM from_config.patients") == now)
+
+        // No config at all (EHRDATA_CONFIG names a missing file): a path and a connection string.
+        let bare = try migrate(["--from", ws.source, "--to", pg.connection(db), "--schema", "from_path"])
+        try expectMigrated(bare)
+        #expect(try pg.value(db, "SELECT count(*) FROM from_path.patients") == now)
+        let uri = try migrate(["--from", ws.source, "--to", "postgresql://\(pg.user)@\(pg.host):\(pg.port)/\(db)", "--schema", "from_uri"])
+        try expectMigrated(uri)
+        #expect(try pg.value(db, "SELECT count(*) FROM from_uri.patients") == now)
+
+        // A name without a config to find it in is a config error, not a guess.
+        let noConfig = try migrate(["--from", "backend", "--to", pg.connection(db), "--schema", "never"])
+        #expect(noConfig.status == 78, "a source name without a config: \(noConfig.status) \(noConfig.stderr)")
+        #expect(!(try pg.userSchemas(db)).contains("never"))
+    }
+
+    /// A writer that keeps committing pairs of rows (one into `a`, one into `b`) and a transfer
+    /// between two accounts, each in one transaction, until told to stop.
+    final class Writer: @unchecked Sendable { // `lock` guards `stopping` and `failure`
+        private let lock = NSLock()
+        private var stopping = false
+        private(set) var failure: String?
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ path: String) {
+            Thread.detachNewThread { [self] in
+                defer { done.signal() }
+                do {
+                    let db = try SQLiteConnection(path: path, mode: .readWrite)
+                    var i = 0
+                    while !lock.withLock({ stopping }) {
+                        i += 1
+                        let from = i % 10 + 1, to = (i * 7) % 10 + 1
+                        try db.execute("""
+                            BEGIN IMMEDIATE;
+                            INSERT INTO a (n) VALUES (\(i));
+                            INSERT INTO b (n) VALUES (\(i));
+                            UPDATE accounts SET balance = balance - \(i % 97) WHERE id = \(from);
+                            UPDATE accounts SET balance = balance + \(i % 97) WHERE id = \(to);
+                            COMMIT;
+                            """)
+                    }
+                } catch {
+                    lock.withLock { failure = "\(error)" }
+                }
+            }
+        }
+
+        func stop() {
+            lock.withLock { stopping = true }
+            done.wait()
+        }
+    }
+
+    @Test(arguments: ["wal", "delete"])
+    func aWriterCommittingThroughout(journal: String) throws {
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let db = try dbs.create("live")
+        let dir = TempDirectory("ehrdata-migs")
+        let path = dir.file("live.sqlite")
+        try makeSQLite(path, """
+            PRAGMA journal_mode = \(journal);
+            CREATE TABLE a (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+            CREATE TABLE b (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+            CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+            WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 10) INSERT INTO accounts SELECT i, 1000 FROM k;
+            CREATE TABLE filler (id INTEGER PRIMARY KEY, t TEXT);
+            WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 50000) INSERT INTO filler SELECT i, hex(randomblob(40)) FROM k;
+            """)
+        let writer = Writer(path)
+        var stopped = false
+        defer { if !stopped { writer.stop() } }
+        let started = eventually { ((try? sqliteValue(path, "SELECT count(*) FROM a")).flatMap { Int($0) } ?? 0) >= 200 }
+        try #require(started, "the writer did not start: \(writer.failure ?? "")")
+
+        let r = try migrate(["--from", path, "--to", pg.connection(db), "--jobs", "2"], environment: ["EHRDATA_TEST_SPLIT_ROWS": "1000"])
+        let countAtEnd = Int(try sqliteValue(path, "SELECT count(*) FROM a")) ?? 0
+        // The writer kept committing after the migrate ended: it wrote throughout.
+        let continued = eventually { ((try? sqliteValue(path, "SELECT count(*) FROM a")).flatMap { Int($0) } ?? 0) > countAtEnd + 50 }
+        writer.stop()
+        stopped = true
+        #expect(writer.failure == nil, "the writer failed: \(writer.failure ?? "")")
+        #expect(continued, "the writer stopped committing during the migrate")
+        try expectMigrated(r)
+
+        let loaded = Int(try pg.value(db, "SELECT count(*) FROM public.a")) ?? 0
+        #expect(loaded >= 200 && loaded <= countAtEnd, "rows of a in the target: \(loaded), at the start at least 200, at the end \(countAtEnd)")
+        #expect(try pg.value(db, "SELECT count(*) FROM public.b") == String(loaded))
+        #expect(try pg.value(db, "SELECT count(*) FROM public.a FULL JOIN public.b USING (id) WHERE a.n IS DISTINCT FROM b.n") == "0")
+        #expect(try pg.value(db, "SELECT sum(balance) FROM public.accounts") == "10000")
+        #expect(try pg.value(db, "SELECT max(n) FROM public.a") == String(loaded))
+        #expect(try pg.value(db, "SELECT count(*) FROM public.filler") == "50000")
+    }
+
+    /// Sakila, a third-party SQLite database: migrates under stop with parity, every table's
+    /// row count as sqlite3 counts it.
+    @Test func sakilaMigratesWithParity() throws {
+        let corpus = Repository.sharedDirectory + "/corpus/sakila-sqlite/sakila.sqlite"
+        try #require(FileManager.default.fileExists(atPath: corpus), "no \(corpus) (\(Repository.sharedDirectoryOrigin))")
+        let pg = try PGServer()
+        let dbs = PGDatabases(pg)
+        defer { dbs.drop() }
+        let db = try dbs.create("sakila")
+        let dir = TempDirectory("ehrdata-migs")
+        let path = dir.file("sakila.sqlite")
+        try FileManager.default.copyItem(atPath: corpus, toPath: path)
+
+        let r = try migrate(["--from", path, "--to", pg.connection(db), "--schema", "sakila", "--json"])
+        try expectMigrated(r)
+        let tables = reportTables(try migrateReport(r))
+        let names = try sqliteValue(path, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1")
+            .split(separator: "\n").map(String.init)
+        #expect(names.count >= 16)
+        #expect(Set(tables.keys) == Set(names))
+        for name in names {
+            #expect(tables[name]?["parity"] as? String == "ok", "\(name): parity \(tables[name]?["parity"] ?? "none")")
+            let count = try sqliteValue(path, "SELECT count(*) FROM \"\(name)\"")
+            #expect(try pg.value(db, "SELECT count(*) FROM sakila.\"\(name)\"") == count, "\(name): row count")
+        }
+        // A sample of values read back: a timestamp column, never shifted by the zone.
+        #expect(try pg.value(db, "SELECT last_update::text FROM sakila.actor WHERE actor_id = 1")
+                == (try sqliteValue(path, "SELECT last_update FROM actor WHERE actor_id = 1")))
+        #expect(try pg.value(db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'sakila.payment'::regclass AND attname = 'amount'")
+                == "numeric(5,2)")
+    }
+}
