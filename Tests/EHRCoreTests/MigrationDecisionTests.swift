@@ -50,6 +50,9 @@ import Testing
         let milliseconds = Self.decide("DATETIME", [.int(1_700_000_000_123), .int(951_782_400_000)])
         #expect(milliseconds.temporal.epochMilliseconds && milliseconds.mismatch == nil)
         #expect(Self.decide("DATETIME", [.int(1_700_000_000), .int(1_700_000_000_123)]).mismatch != nil, "mixed units accepted")
+        // 0 is 1970-01-01 in either unit: it does not make a millisecond column mixed.
+        let zeroBesideMilliseconds = Self.decide("DATETIME", [.int(0), .int(1_700_000_000_123)])
+        #expect(zeroBesideMilliseconds.temporal.epochMilliseconds && zeroBesideMilliseconds.mismatch == nil)
         let compact = Self.decide("DATE", [.int(19_570_312), .int(20_000_229)])
         #expect(compact.type == .date && compact.temporal.compactDates && compact.mismatch == nil)
         // Epochs only in columns declared as dates or times.

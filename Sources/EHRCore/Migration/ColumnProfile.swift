@@ -95,11 +95,14 @@ public struct TemporalProfile: Sendable {
     public var tooPrecise = Tally(), unreadable = Tally()
     public var compactDates = Tally()
     public var epochSeconds = Tally(), epochMilliseconds = Tally()
+    /// 0 reads as 1970-01-01 in either unit: it does not vote for one.
+    public var epochZeros = Tally()
     /// Epochs that are not at a UTC midnight, by unit.
     public var secondsWithTime = Tally(), millisecondsWithTime = Tally()
 
     mutating func add(integer v: Int64, declared: DeclaredType, at position: Int64) {
         if declared == .date, TemporalText.compactDate(v) != nil { return compactDates.note(position) }
+        if v == 0 { return epochZeros.note(position) }
         if v.magnitude >= TemporalText.millisecondThreshold {
             epochMilliseconds.note(position)
             if v % 86_400_000 != 0 { millisecondsWithTime.note(position) }
@@ -130,7 +133,7 @@ public struct TemporalProfile: Sendable {
         dates.merge(o.dates); naiveDateTimes.merge(o.naiveDateTimes); offsetDateTimes.merge(o.offsetDateTimes)
         times.merge(o.times); slashed.merge(o.slashed); firstOver12.merge(o.firstOver12); secondOver12.merge(o.secondOver12)
         slashedWithTime.merge(o.slashedWithTime); tooPrecise.merge(o.tooPrecise); unreadable.merge(o.unreadable)
-        compactDates.merge(o.compactDates); epochSeconds.merge(o.epochSeconds); epochMilliseconds.merge(o.epochMilliseconds)
+        compactDates.merge(o.compactDates); epochSeconds.merge(o.epochSeconds); epochMilliseconds.merge(o.epochMilliseconds); epochZeros.merge(o.epochZeros)
         secondsWithTime.merge(o.secondsWithTime); millisecondsWithTime.merge(o.millisecondsWithTime)
     }
 }

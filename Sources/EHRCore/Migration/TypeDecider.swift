@@ -142,7 +142,7 @@ public enum TypeDecider {
             case (false, true): d.temporal.slashOrder = .monthFirst
             }
         }
-        let epochs = t.epochSeconds.count + t.epochMilliseconds.count
+        let epochs = t.epochSeconds.count + t.epochMilliseconds.count + t.epochZeros.count
         if t.compactDates.count > 0 {
             if epochs > 0 { problems.append("\(t.compactDates.count) YYYYMMDD integers beside \(epochs) epoch numbers\(at(t.compactDates))") }
             d.temporal.compactDates = true

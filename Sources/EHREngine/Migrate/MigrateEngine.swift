@@ -97,7 +97,8 @@ public struct MigrateEngine {
                                hint: "report this; the target is unchanged, the staging schema was dropped")
             }
             progress.begin("putting the tables in place")
-            keptAs = try target.swap(replace: request.replace, stamp: stamp)
+            // Whole seconds, as for kept databases: a schema name without a dot needs no quoting.
+            keptAs = try target.swap(replace: request.replace, stamp: String(stamp.prefix { $0 != "." }))
             clock.lap("swap")
         } catch {
             target.dropStaging()
