@@ -39,6 +39,16 @@ public struct MigrateEngine {
 
     public func run(_ request: Request) throws -> MigrationReport {
         var clock = PhaseClock()
+        // The cheap check first: a wrong path should not be reported as a server problem.
+        switch request.source {
+        case .file(let path):
+            do { try SQLiteSourceFile.check(path) } catch {
+                throw EHRError(error.kind, error.message, hint: "give the path of a SQLite database file (--from)")
+            }
+        case .configured(let name, let path):
+            do { try SQLiteSourceFile.check(path) } catch { throw error.error(source: name) }
+        case .snapshot: break
+        }
         let target = MigrationTarget(connectionString: request.connectionString, schema: request.schema, logger: logger)
         let state = try mapped { try target.prepare() }
         if state.relations > 0 && !request.replace { throw MigrationTarget.notEmpty(request.schema, state.relations) }

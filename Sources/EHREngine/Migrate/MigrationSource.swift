@@ -61,7 +61,6 @@ final class SourceCopy {
         let path = tempDirectory + "/\(prefix)\(getpid())-\(UInt32.random(in: 0 ... .max)).sqlite"
         switch source {
         case .file(let live), .configured(_, let live):
-            do { try SQLiteSourceFile.check(live) } catch { throw error.error(source: live) }
             let copy = SourceCopy(path: path)
             copy.moment = try backUp(live, to: path)
             return copy
