@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", providers: [.apt(["libdeflate-dev"])]),
         // Linux system calls Glibc's Swift module does not export (renameat2).
         .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
 
@@ -30,9 +31,10 @@ let package = Package(
         .target(name: "EHRCore"),
         // The configuration file: strict YAML with line numbers in errors.
         .target(name: "EHRConfig", dependencies: ["EHRCore", .product(name: "Yams", package: "Yams")]),
-        // Independent compressed members: gzip over zlib (the default), zstd frames (optional).
-        // The only importer of CZlib and CZstd.
-        .target(name: "EHRCompression", dependencies: ["EHRCore", "CZlib", "CZstd"]),
+        // Independent compressed members: gzip over zlib (the default; read back with libdeflate
+        // when the size is known), zstd frames (optional). The only importer of CZlib, CZstd and
+        // CDeflate.
+        .target(name: "EHRCompression", dependencies: ["EHRCore", "CZlib", "CZstd", "CDeflate"]),
         // Adapters: the only importers of their C library.
         .target(name: "EHRSQLite", dependencies: ["EHRCore", "CSQLite"]),
         .target(name: "EHRPostgres", dependencies: ["EHRCore", "CLibPQ"]),

@@ -73,19 +73,15 @@ public struct DataFileReader {
             workers: workers, maxInFlight: membersInFlight,
             makeState: { try codec.makeDecompressor() },
             transform: { decompressor, job in
-                var out: [UInt8] = []
-                out.reserveCapacity(Int(job.expected))
+                let out: [UInt8]
                 do {
-                    try job.compressed.withUnsafeBytes { bytes in
-                        _ = try decompressor.decompressMember(bytes) { chunk in
-                            guard out.count + chunk.count <= job.expected else {
-                                throw DataFileReader.mismatch(file, "member \(job.index) inflates to more than its size")
-                            }
-                            out.append(contentsOf: chunk)
-                        }
+                    // The recorded size is the room given: a member that inflates to more fails.
+                    out = try [UInt8](unsafeUninitializedCapacity: Int(job.expected)) { room, count in
+                        count = 0
+                        count = try job.compressed.withUnsafeBytes { try decompressor.decompressMember($0, into: UnsafeMutableRawBufferPointer(room)) }
                     }
-                } catch let error as EHRError {
-                    throw error
+                } catch is MemberOverflow {
+                    throw DataFileReader.mismatch(file, "member \(job.index) inflates to more than its size")
                 } catch {
                     throw DataFileReader.mismatch(file, "member \(job.index) does not inflate (\(error))")
                 }

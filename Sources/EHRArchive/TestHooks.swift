@@ -13,7 +13,8 @@ import Foundation
 ///   wait until `DIR/resume` exists. Points: `backup-before-publish`, `restore-before-swap`,
 ///   `postgres-before-workers` (snapshot exported by the coordinator, workers not yet locked),
 ///   `postgres-after-snapshot` (tables locked, snapshot exported, nothing copied yet) and
-///   `postgres-before-verify` (restored database loaded, not yet checked against the manifest)
+///   `postgres-before-verify` (restored database's rows loaded; no indexes or constraints yet,
+///   nothing checked against the manifest)
 ///   and `postgres-before-swap` (restored database loaded and verified, nothing renamed yet).
 ///   The in-place swap's transaction (PostgresRestore) pauses before each of its statements:
 ///   `postgres-swap-begin` (before BEGIN), `postgres-swap-terminate` (before ending the original's

@@ -11,6 +11,13 @@ public struct GzipError: Error, CustomStringConvertible, Sendable {
         "gzip \(operation) failed (zlib code \(code)\(zlibMessage.map { ": \($0)" } ?? ""))"
     }
 
+    /// libdeflate's failures (it has no message of its own): said as zlib's data error.
+    init(operation: String, code: Int32, message: String) {
+        self.operation = operation
+        self.code = code
+        self.zlibMessage = message
+    }
+
     init(_ operation: String, _ code: Int32, _ stream: z_stream) {
         self.operation = operation
         self.code = code

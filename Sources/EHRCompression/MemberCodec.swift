@@ -13,6 +13,25 @@ public protocol MemberDecompressor {
     /// Inflates exactly one member, checking its own checksum; returns the bytes produced.
     @discardableResult
     func decompressMember(_ member: UnsafeRawBufferPointer, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int
+
+    /// The same into `output`, for a member whose inflated size is known: returns the bytes
+    /// produced (fewer than `output.count` if it is shorter); throws `MemberOverflow` if it is
+    /// longer.
+    func decompressMember(_ member: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// A member inflated to more bytes than the room it was given (its recorded size).
+public struct MemberOverflow: Error, Sendable {}
+
+extension MemberDecompressor {
+    public func decompressMember(_ member: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int {
+        var filled = 0
+        return try decompressMember(member) { chunk in
+            guard chunk.count <= output.count - filled else { throw MemberOverflow() }
+            UnsafeMutableRawBufferPointer(rebasing: output[filled...]).copyMemory(from: chunk)
+            filled += chunk.count
+        }
+    }
 }
 
 /// What a data file holds, so a codec can pick settings that suit it. Never changes the format.

@@ -57,3 +57,39 @@ private final class ParallelJobsState<State, Output>: @unchecked Sendable {
         }
     }
 }
+
+extension ParallelJobs {
+    /// Runs `background` on its own thread while `foreground` runs on this one, and waits for
+    /// both (neither is cut short by the other's failure). Throws `background`'s error first, then
+    /// `foreground`'s.
+    static func alongside(_ background: @escaping () throws -> Void, _ foreground: () throws -> Void) throws {
+        let other = BackgroundJob(background)
+        let thread = Thread { other.run() }
+        thread.stackSize = 1 << 21
+        thread.start()
+        var failure: Error?
+        do { try foreground() } catch { failure = error }
+        try other.wait()
+        if let failure { throw failure }
+    }
+}
+
+/// `@unchecked Sendable`: `failure` is written by the one thread that runs `body` before it
+/// signals `done`, and read only after `wait()` returns.
+private final class BackgroundJob: @unchecked Sendable {
+    private let body: () throws -> Void
+    private var failure: Error?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping () throws -> Void) { self.body = body }
+
+    func run() {
+        do { try body() } catch { failure = error }
+        done.signal()
+    }
+
+    func wait() throws {
+        done.wait()
+        if let failure { throw failure }
+    }
+}

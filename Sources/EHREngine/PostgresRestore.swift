@@ -171,11 +171,19 @@ final class PostgresRestore {
             try pgRestore(tools, section: "pre-data", file: scratch.file)
         }
         try phase("data") { try loadTables() }
-        // Indexes and constraints build in parallel, as pg_restore -j does.
-        try phase("post-data") { try pgRestore(tools, section: "post-data", file: scratch.file, jobs: options.jobs) }
-        try phase("sequences and views") { try finishSequencesAndViews() }
         TestHooks.checkpoint("postgres-before-verify")
-        try phase("verification") { try verify() }
+        // Indexes and constraints build in parallel, as pg_restore -j does, while the tables are
+        // read back: the build of one big index leaves the other connections idle for seconds
+        // (docs/POSTGRES.md, "How a restore works"). A failed build is reported before a failed
+        // check, as when they ran one after the other.
+        try phase("post-data and table verification") {
+            try ParallelJobs.alongside({ try self.pgRestore(tools, section: "post-data", file: scratch.file, jobs: self.options.jobs) },
+                                       { try verifyTables() })
+        }
+        try phase("sequences and views") {
+            try finishSequencesAndViews()
+            try verifySequences()
+        }
         if createdWork { try admin.execute("COMMENT ON DATABASE \(PostgresConnection.identifier(work)) IS NULL") }
         logger.info("postgres database loaded and verified", metadata: ["source": "\(source.name)", "database": "\(work)"])
     }

@@ -36,8 +36,9 @@ import Testing
                                      environment: ["EHRDATA_TEST_PAUSE_AT": "postgres-before-verify"])
         defer { restore.killIfRunning() }
         try requirePaused(restore, at: "postgres-before-verify")
-        // The load itself was faithful: before the change, the two databases agree.
-        try pg.expectSameDatabase(source, target)
+        // The load itself was faithful: before the change, the rows agree (indexes and
+        // constraints are built after this point, while the rows are checked).
+        #expect(try pg.tableDigests(source) == pg.tableDigests(target))
         try pg.script(target, change)
         restore.resume()
         let result = restore.finish()

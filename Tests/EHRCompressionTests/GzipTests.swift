@@ -67,4 +67,30 @@ import Testing
         try member.withUnsafeBytes { _ = try decompressor.decompressMember($0) { out.append(contentsOf: $0) } }
         #expect(out == sample(50_000))
     }
+
+    /// The whole-member path (libdeflate) a restore reads with: the same bytes as zlib's, the
+    /// same damage refused, a member longer than its room is `MemberOverflow`.
+    @Test func wholeMemberIntoItsRecordedSize() throws {
+        let input = sample(200_000, seed: 5)
+        let member = try GzipMemberCompressor(level: 6).compressMember(input)
+        let decompressor = try GzipMemberDecompressor()
+        func inflate(_ bytes: [UInt8], room: Int) throws -> [UInt8] {
+            try [UInt8](unsafeUninitializedCapacity: room) { out, count in
+                count = 0
+                count = try bytes.withUnsafeBytes { try decompressor.decompressMember($0, into: UnsafeMutableRawBufferPointer(out)) }
+            }
+        }
+        #expect(try inflate(member, room: input.count) == input)
+        #expect(try inflate(member, room: input.count + 10) == input) // shorter than the room: the caller sees the count
+        #expect(throws: MemberOverflow.self) { try inflate(member, room: input.count - 1) }
+        var flipped = member
+        flipped[member.count / 2] ^= 0x40
+        #expect(throws: GzipError.self) { try inflate(flipped, room: input.count) }
+        var badCRC = member
+        badCRC[member.count - 6] ^= 0x01
+        #expect(throws: GzipError.self) { try inflate(badCRC, room: input.count) }
+        #expect(throws: GzipError.self) { try inflate(Array(member.dropLast(9)), room: input.count) }
+        #expect(throws: GzipError.self) { try inflate(member + [0x1f], room: input.count) }
+        #expect(try inflate(member, room: input.count) == input)
+    }
 }
