@@ -24,6 +24,9 @@ import Foundation
 ///   In-place SQLite swap: `sqlite-swap-rename-N` (before the N-th file is moved aside, companions
 ///   first, the database last), `sqlite-swap-rename-restored` (before the restored copy is
 ///   renamed in) and `sqlite-swap-done` (after it, before the intent record is removed).
+///   migrate: `migrate-loaded-part` (after each loaded part), `migrate-before-proof`,
+///   `migrate-swap-begin`, `migrate-swap-rename` (--replace, before the renames),
+///   `migrate-swap-commit` and `migrate-swap-committed`.
 /// - `EHRDATA_TEST_KILL_AT=POINT`: SIGKILL at that checkpoint (with a pause at another one, a
 ///   test can set the scene, then have the process die at a later step). Also
 ///   `sqlite-undo-database-aside`: undoing a finished swap, after the restored database was moved
