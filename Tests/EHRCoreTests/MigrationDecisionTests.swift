@@ -44,6 +44,14 @@ import Testing
         #expect(TypeDecider.widened(mixed, Self.profile("DATETIME", [.text("2024-01-02T03:04:05Z"), .text("2024-01-02 03:04:05")])).type == .text)
     }
 
+    /// The order fixed by 13/01/2020, 31/04/2020 is no date: a mismatch found by the read pass,
+    /// not a load that fails after the staging schema was written.
+    @Test func aSlashedValueInvalidInTheFixedOrderIsAMismatch() {
+        let d = Self.decide("DATE", [.text("13/01/2020"), .text("31/04/2020")])
+        #expect(d.temporal.slashOrder == .dayFirst && d.mismatch != nil)
+        #expect(Self.decide("DATE", [.text("13/01/2020"), .text("30/04/2020")]).mismatch == nil)
+    }
+
     @Test func epochsTheirUnitAndCompactDates() {
         let seconds = Self.decide("DATETIME", [.int(1_700_000_000), .int(0)])
         #expect(seconds.type == .timestamp && !seconds.temporal.epochMilliseconds && seconds.mismatch == nil)

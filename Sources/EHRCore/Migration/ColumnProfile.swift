@@ -92,6 +92,8 @@ public struct TemporalProfile: Sendable {
     /// Slashed dates whose first / second part is over 12, so cannot be the month.
     public var firstOver12 = Tally(), secondOver12 = Tally()
     public var slashedWithTime = Tally()
+    /// Slashed values that are no date when read month first / day first (31/04, a year 0).
+    public var notAMonthFirstDate = Tally(), notADayFirstDate = Tally()
     public var tooPrecise = Tally(), unreadable = Tally()
     public var compactDates = Tally()
     public var epochSeconds = Tally(), epochMilliseconds = Tally()
@@ -123,6 +125,8 @@ public struct TemporalProfile: Sendable {
             if a > 12 { firstOver12.note(position) }
             if b > 12 { secondOver12.note(position) }
             if rest.hasTime { slashedWithTime.note(position) }
+            if TemporalText.resolve(a: a, b: b, rest: rest, order: .monthFirst) == nil { notAMonthFirstDate.note(position) }
+            if TemporalText.resolve(a: a, b: b, rest: rest, order: .dayFirst) == nil { notADayFirstDate.note(position) }
             if a == 0 || b == 0 || a > 31 || b > 31 { unreadable.note(position) }
         case .tooPrecise: tooPrecise.note(position)
         case .unreadable: unreadable.note(position)
@@ -132,7 +136,7 @@ public struct TemporalProfile: Sendable {
     mutating func merge(_ o: TemporalProfile) {
         dates.merge(o.dates); naiveDateTimes.merge(o.naiveDateTimes); offsetDateTimes.merge(o.offsetDateTimes)
         times.merge(o.times); slashed.merge(o.slashed); firstOver12.merge(o.firstOver12); secondOver12.merge(o.secondOver12)
-        slashedWithTime.merge(o.slashedWithTime); tooPrecise.merge(o.tooPrecise); unreadable.merge(o.unreadable)
+        slashedWithTime.merge(o.slashedWithTime); notAMonthFirstDate.merge(o.notAMonthFirstDate); notADayFirstDate.merge(o.notADayFirstDate); tooPrecise.merge(o.tooPrecise); unreadable.merge(o.unreadable)
         compactDates.merge(o.compactDates); epochSeconds.merge(o.epochSeconds); epochMilliseconds.merge(o.epochMilliseconds); epochZeros.merge(o.epochZeros)
         secondsWithTime.merge(o.secondsWithTime); millisecondsWithTime.merge(o.millisecondsWithTime)
     }

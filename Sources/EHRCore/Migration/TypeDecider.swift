@@ -141,6 +141,11 @@ public enum TypeDecider {
             case (true, false): d.temporal.slashOrder = .dayFirst
             case (false, true): d.temporal.slashOrder = .monthFirst
             }
+            // The order fixed, each value must be a date in it (31/04 is not).
+            if let order = d.temporal.slashOrder {
+                let invalid = order == .dayFirst ? t.notADayFirstDate : t.notAMonthFirstDate
+                if invalid.count > 0 { problems.append("\(invalid.count) slashed values are not dates in that order\(at(invalid))") }
+            }
         }
         let epochs = t.epochSeconds.count + t.epochMilliseconds.count + t.epochZeros.count
         if t.compactDates.count > 0 {

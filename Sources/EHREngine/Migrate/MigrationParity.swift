@@ -75,7 +75,7 @@ struct MigrationParity {
             }
             let next = row[1] == "t" ? last + 1 : last
             if let highest, next <= highest {
-                problems.append("\(table.info.name): the identity's next value \(next) is not past the highest id")
+                problems.append("\(table.info.name): the identity's next value is not past the highest id")
             }
         }
         return problems

@@ -57,7 +57,7 @@ enum PostgresName {
 
     static func quote(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    static func truncated(_ name: String) -> String {
+    static func truncated(_ name: String, to limit: Int = limit) -> String {
         guard name.utf8.count > limit else { return name }
         var out = "", bytes = 0
         for ch in name.unicodeScalars {

@@ -10,8 +10,8 @@ import Logging
 /// Where migrate reads from: one moment of the source, in a private copy no one writes, so
 /// every table comes from the same moment while the application keeps writing, and several
 /// connections can read it at once (Debian's SQLite has no SQLITE_ENABLE_SNAPSHOT, so readers
-/// of the live file could not share one read transaction). A live file is copied with SQLite's
-/// backup API inside one read transaction; a snapshot's source is restored (and verified) into
+/// of the live file could not share one read transaction). A live file is copied with `VACUUM
+/// INTO`, one read transaction; a snapshot's source is restored (and verified) into
 /// the copy.
 public enum MigrationSource: Sendable, Equatable {
     case file(String)

@@ -148,7 +148,7 @@ final class MigrationTarget {
 
     static func keptName(_ schema: String, stamp: String) -> String {
         let suffix = "_pre_migrate_" + stamp
-        return PostgresName.truncated(String(schema.utf8.prefix(PostgresName.limit - suffix.utf8.count)) ?? schema) + suffix
+        return PostgresName.truncated(schema, to: PostgresName.limit - suffix.utf8.count) + suffix
     }
 
     static func notEmpty(_ schema: String, _ relations: Int) -> EHRError {
