@@ -70,13 +70,8 @@ extension PostgresRestore {
                 units.append(.init(table: index, sql: "COPY (SELECT \(select) FROM ONLY \(name)) TO STDOUT"))
                 continue
             }
-            let blocks = Int(try db.value("SELECT pg_relation_size(\(db.literal(name))::regclass) / current_setting('block_size')::int") ?? "0") ?? 0
-            let step = max(1, (blocks + options.jobs - 1) / options.jobs)
-            for start in stride(from: 0, to: max(blocks, 1), by: step) {
-                let upper = start + step >= blocks ? "" : " AND ctid < '(\(start + step),0)'::tid"
-                units.append(.init(table: index, sql: """
-                    COPY (SELECT \(select) FROM ONLY \(name) WHERE ctid >= '(\(start),0)'::tid\(upper)) TO STDOUT
-                    """))
+            for filter in try BlockRanges.filters(name, parts: options.jobs, on: db) {
+                units.append(.init(table: index, sql: "COPY (SELECT \(select) FROM ONLY \(name)\(filter)) TO STDOUT"))
             }
         }
         return units

@@ -48,12 +48,7 @@ struct MigrationParity {
                 Unit(table: index, sql: "COPY (SELECT \(select) FROM ONLY \(name)\(filter)) TO STDOUT WITH (FORMAT binary)")
             }
             guard jobs > 1, table.rowCount >= MigrationAnalysis.splitRows else { units.append(unit("")); continue }
-            let blocks = Int(try db.value("SELECT pg_relation_size(\(db.literal(name))::regclass) / current_setting('block_size')::int") ?? "0") ?? 0
-            let step = max(1, (blocks + jobs - 1) / jobs)
-            for start in stride(from: 0, to: max(blocks, 1), by: step) {
-                let upper = start + step >= blocks ? "" : " AND ctid < '(\(start + step),0)'::tid"
-                units.append(unit(" WHERE ctid >= '(\(start),0)'::tid\(upper)"))
-            }
+            units += try BlockRanges.filters(name, parts: jobs, on: db).map(unit)
         }
         return units
     }
