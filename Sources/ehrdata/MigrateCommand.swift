@@ -81,7 +81,6 @@ struct Migrate: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger("migrate")
-        var engine: MigrateEngine?
         try Output.run(json: global.json, {
             let endpoints = try MigrationEndpoints(from: from, to: to, configPath: global.config)
             var request = MigrateEngine.Request(source: endpoints.source, connectionString: endpoints.connectionString)
@@ -92,14 +91,12 @@ struct Migrate: ParsableCommand {
             if let tempDir { request.tempDirectory = tempDir }
             if let report { request.rejectDirectory = (report as NSString).deletingLastPathComponent.isEmpty ? "." : (report as NSString).deletingLastPathComponent }
             let e = MigrateEngine(logger: logger, archive: { try Archive.open(at: try endpoints.configuration().archive) })
-            engine = e
             let line = ProgressLine(e.progress)
             defer { line.stop() }
             let result = try e.run(request)
             if let report { try write(result, to: report) }
             return result
         }, text: MigrationText.render)
-        _ = engine
     }
 
     private func write(_ result: MigrationReport, to path: String) throws {

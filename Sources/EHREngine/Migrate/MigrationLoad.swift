@@ -61,17 +61,18 @@ struct MigrationLoad {
                 let start = buffer.count
                 let count = UInt16(decisions.count)
                 buffer.append(UInt8(count >> 8)); buffer.append(UInt8(count & 0xFF))
-                var failed: Int?
+                var failed: (column: Int, problem: String)?
                 for c in decisions.indices {
                     let value = statement.value(at: Int32(c) + offset)
-                    if rejectNullKeys, keyColumns.contains(c), case .null = value { failed = c; break }
-                    if !ValueEncoder.encode(value, as: decisions[c], into: &buffer) { failed = c; break }
+                    if rejectNullKeys, keyColumns.contains(c), case .null = value { failed = (c, "NULL in the primary key"); break }
+                    if !ValueEncoder.encode(value, as: decisions[c], into: &buffer) { failed = (c, "does not fit \(decisions[c].type.sql)"); break }
                 }
                 if let failed {
                     buffer.removeSubrange(start...)
                     let position = offset == 1 ? statement.int64(at: 0) : ordinal
-                    guard let rejects else { throw Self.changedUnderneath(table, failed, position) }
-                    try rejects.write(table: table, failedColumn: failed, position: position, statement: statement, offset: offset)
+                    guard let rejects else { throw Self.changedUnderneath(table, failed.column, position) }
+                    try rejects.write(table: table, column: failed.column, problem: failed.problem, position: position,
+                                      statement: statement, offset: offset)
                     part.rejected += 1
                     continue
                 }

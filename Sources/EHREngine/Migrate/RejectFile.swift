@@ -24,15 +24,13 @@ final class RejectFile: @unchecked Sendable { // `lock` guards the descriptor an
 
     deinit { if fd >= 0 { close(fd) } }
 
-    func write(table: MigrationPlan.Table, failedColumn: Int, position: Int64, statement: SQLiteStatement, offset: Int32) throws {
+    func write(table: MigrationPlan.Table, column failedColumn: Int, problem: String, position: Int64,
+               statement: SQLiteStatement, offset: Int32) throws {
         var values: [String] = []
         for (c, column) in table.columns.enumerated() {
             values.append(Self.json(column.name) + ":" + Self.json(statement.value(at: Int32(c) + offset)))
         }
         let column = table.columns[failedColumn]
-        let problem = column.profile.nulls > 0 && (table.primaryKey ?? []).contains(failedColumn)
-            && { if case .null = statement.value(at: Int32(failedColumn) + offset) { return true } else { return false } }()
-            ? "NULL in the primary key" : "does not fit \(column.decision.type.sql)"
         let line = "{\"table\":\(Self.json(table.info.name)),\"row\":\(position),\"column\":\(Self.json(column.name)),\"problem\":\(Self.json(problem)),\"values\":{\(values.joined(separator: ","))}}\n"
         try lock.withLock {
             if fd < 0 {
