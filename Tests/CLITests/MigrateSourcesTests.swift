@@ -112,7 +112,7 @@ import Testing
         let started = eventually { ((try? sqliteValue(path, "SELECT count(*) FROM a")).flatMap { Int($0) } ?? 0) >= 200 }
         try #require(started, "the writer did not start: \(writer.failure ?? "")")
 
-        let r = try migrate(["--from", path, "--to", pg.connection(db), "--jobs", "2"], environment: ["EHRDATA_TEST_SPLIT_ROWS": "1000"])
+        let r = try migrate(["--from", path, "--to", pg.connection(db), "--jobs", "2", "--json"], environment: ["EHRDATA_TEST_SPLIT_ROWS": "1000"])
         let countAtEnd = Int(try sqliteValue(path, "SELECT count(*) FROM a")) ?? 0
         // The writer kept committing after the migrate ended: it wrote throughout.
         let continued = eventually { ((try? sqliteValue(path, "SELECT count(*) FROM a")).flatMap { Int($0) } ?? 0) > countAtEnd + 50 }
@@ -121,6 +121,9 @@ import Testing
         #expect(writer.failure == nil, "the writer failed: \(writer.failure ?? "")")
         #expect(continued, "the writer stopped committing during the migrate")
         try expectMigrated(r)
+        // WAL: read in place by connections pinned to one commit; rollback journal: copied.
+        let moment = try migrateReport(r)["moment"] as? String ?? ""
+        #expect(moment.hasPrefix(journal == "wal" ? "read in place at " : "copied at "), "moment: \(moment)")
 
         let loaded = Int(try pg.value(db, "SELECT count(*) FROM public.a")) ?? 0
         #expect(loaded >= 200 && loaded <= countAtEnd, "rows of a in the target: \(loaded), at the start at least 200, at the end \(countAtEnd)")

@@ -53,11 +53,12 @@ public struct MigrateEngine {
         let state = try mapped { try target.prepare() }
         if state.relations > 0 && !request.replace { throw MigrationTarget.notEmpty(request.schema, state.relations) }
 
-        progress.begin("copying the source")
-        let copy = try SourceCopy.make(request.source, tempDirectory: request.tempDirectory, archive: archive, logger: logger)
+        progress.begin("pinning the source")
+        let readers = try SourceReaders.pin(request.source, readers: request.jobs, tempDirectory: request.tempDirectory,
+                                            archive: archive, logger: logger)
         clock.lap("copy")
         progress.begin("reading")
-        let analysis = MigrationAnalysis(copyPath: copy.path, jobs: request.jobs, policy: request.policy)
+        let analysis = MigrationAnalysis(readers: readers, jobs: request.jobs, policy: request.policy)
         var (plan, units) = try mapped { try analysis.plan() }
         clock.lap("read")
         try Self.refuseCollisions(plan)
@@ -97,7 +98,7 @@ public struct MigrateEngine {
             let mismatched = plan.tables.indices.filter { read[$0].text != loaded[$0].text }
             let identities = try parity.identityProblems(plan)
             clock.lap("proof")
-            report = MigrationReport(plan: plan, request: request, moment: copy.moment, database: state.database,
+            report = MigrationReport(plan: plan, request: request, moment: readers.moment, database: state.database,
                                      loaded: loaded, read: read, rejected: rejected, rejectFile: rejects?.rows.isEmpty == false ? rejects?.path : nil)
             if !mismatched.isEmpty || !identities.isEmpty {
                 let tables = mismatched.map { "\(plan.tables[$0].info.name) (\(loaded[$0].rows) rows sent, \(read[$0].rows) read back)" }

@@ -5,7 +5,7 @@ import Foundation
 /// The read pass: every value of every table once, in parallel parts, into column profiles;
 /// then the type decisions, the names and the keys (MigrationPlan).
 struct MigrationAnalysis {
-    let copyPath: String
+    let readers: SourceReaders
     let jobs: Int
     let policy: MismatchPolicy
 
@@ -19,8 +19,9 @@ struct MigrationAnalysis {
         var rowids: ClosedRange<Int64>?
     }
 
-    func open() throws -> SQLiteConnection {
-        try SQLiteConnection(path: copyPath, mode: .immutable)
+    /// A connection on the source's pinned moment, for one thread until the lease ends.
+    func open() throws -> SourceReaders.Lease {
+        try readers.lease()
     }
 
     /// `SELECT [rowid,] columns FROM table [WHERE rowid BETWEEN ? AND ?]`.
@@ -32,7 +33,8 @@ struct MigrationAnalysis {
     }
 
     func plan() throws -> (MigrationPlan, [Unit]) {
-        let db = try open()
+        let lease = try open()
+        let db = lease.db
         let (tables, virtual) = try db.tableInfos()
         var units: [Unit] = []
         var counts: [Int64] = []
@@ -43,8 +45,8 @@ struct MigrationAnalysis {
         }
         // Biggest parts first, so that the last one to finish is a small one.
         units.sort { counts[$0.table] / Int64($0.rowids == nil ? 1 : jobs) > counts[$1.table] / Int64($1.rowids == nil ? 1 : jobs) }
-        let profiles = try ParallelJobs.run(count: units.count, workers: jobs, makeState: { try self.open() }, job: { db, i in
-            try Self.profile(tables[units[i].table], units[i], db)
+        let profiles = try ParallelJobs.run(count: units.count, workers: jobs, makeState: { try self.open() }, job: { lease, i in
+            try Self.profile(tables[units[i].table], units[i], lease.db)
         })
         var merged = tables.map { t in t.columns.map { ColumnProfile(declared: DeclaredType($0.declaredType)) } }
         for (unit, profile) in zip(units, profiles) {

@@ -5,7 +5,7 @@ import EHRPostgres
 import EHRSQLite
 import Foundation
 
-/// The load pass: each part of each table read again from the copy, every value encoded as
+/// The load pass: each part of each table read again from the source's pinned moment, every value encoded as
 /// its column's decision says, sent as COPY BINARY into the staging table over `jobs`
 /// connections. Each row's bytes also go into the table's content digest as they are sent (the
 /// SQLite side of the proof; MigrationParity reads the PostgreSQL side back).
@@ -29,7 +29,7 @@ struct MigrationLoad {
             try db.execute("SET synchronous_commit = off")
             return (try self.analysis.open(), db)
         }, job: { state, i in
-            let part = try self.load(units[i], sqlite: state.0, postgres: state.1)
+            let part = try self.load(units[i], sqlite: state.0.db, postgres: state.1)
             TestHooks.checkpoint("migrate-loaded-part")
             self.progress.finishedPart()
             return part
@@ -120,7 +120,7 @@ struct MigrationLoad {
         }
     }
 
-    /// The copy is private and immutable: a value the read pass accepted always encodes.
+    /// The moment is pinned: a value the read pass accepted always encodes.
     static func changedUnderneath(_ table: MigrationPlan.Table, _ column: Int, _ position: Int64) -> EHRError {
         EHRError(.failure, "table \(table.info.name), column \(table.columns[column].name), row \(position): a value the read pass accepted does not encode as \(table.columns[column].decision.type.sql)",
                  hint: "report this: it is a bug in migrate; nothing was put in place")
