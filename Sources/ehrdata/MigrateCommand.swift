@@ -9,8 +9,9 @@ struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Move a SQLite database into PostgreSQL once: every row, every value, proven.",
         discussion: """
-            Reads one moment of SOURCE (a private copy, so the application may keep
-            writing), chooses each column's PostgreSQL type from its declared type and its
+            Reads one moment of SOURCE while the application keeps writing (a WAL database
+            in place, through connections pinned to one commit; otherwise a private copy),
+            chooses each column's PostgreSQL type from its declared type and its
             values (docs/MIGRATION.md), loads every table over --jobs connections into a
             staging schema, adds primary keys and identities, then proves parity: every
             table is read back and compared with what SQLite held (row count and content
@@ -71,7 +72,7 @@ struct Migrate: ParsableCommand {
     @Option(help: "Also write the report to this file (JSON if it ends in .json, else text).", completion: .file())
     var report: String?
 
-    @Option(help: "Directory for the private copy of the source (default: $TMPDIR, else /var/tmp).", completion: .directory)
+    @Option(help: "Directory for the private copy of a source not read in place (default: $TMPDIR, else /var/tmp).", completion: .directory)
     var tempDir: String?
 
     func validate() throws {

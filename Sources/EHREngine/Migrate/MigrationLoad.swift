@@ -126,28 +126,21 @@ struct MigrationLoad {
                  hint: "report this: it is a bug in migrate; nothing was put in place")
     }
 
-    /// Adds each table's primary key and starts each identity after the highest id. A key the
-    /// data violates (duplicates once converted) fails a `stop` run and is left out otherwise.
+    /// Makes the generated columns whose translation gives SQLite's values generated ones, adds
+    /// each table's primary key and starts each identity after the highest id. A key the data
+    /// violates (duplicates once converted) fails a `stop` run and is left out otherwise.
     static func finishTables(_ plan: inout MigrationPlan, target: MigrationTarget, jobs: Int, policy: MismatchPolicy) throws -> [String] {
         let tables = plan.tables
-        let problems = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: { try target.connect() }, job: { db, i -> String? in
-            let t = tables[i]
-            let name = PostgresName.quote(target.staging) + "." + PostgresName.quote(t.targetName)
-            if let id = t.identityColumn, let start = t.identityStart {
-                try db.execute("ALTER TABLE \(name) ALTER COLUMN \(PostgresName.quote(t.columns[id].targetName)) RESTART WITH \(start)")
-            }
-            guard let key = t.primaryKey else { return nil }
-            let columns = key.map { PostgresName.quote(t.columns[$0].targetName) }.joined(separator: ", ")
-            do {
-                try db.execute("ALTER TABLE \(name) ADD PRIMARY KEY (\(columns))")
-            } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "23502" {
-                let what = error.sqlState == "23505" ? "duplicate values" : "NULLs"
-                return "the primary key (\(key.map { t.columns[$0].name }.joined(separator: ", "))) has \(what) in the data"
-            }
-            return nil
+        let outcomes = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: { try target.connect() }, job: { db, i -> (String?, [Int: String]) in
+            let plain = try MigrationGenerated.apply(tables[i], staging: target.staging, db: db)
+            return (try finishTable(tables[i], target: target, db: db), plain)
         })
         var failures: [String] = []
-        for (i, problem) in problems.enumerated() {
+        for (i, (problem, plain)) in outcomes.enumerated() {
+            for (c, reason) in plain {
+                plan.tables[i].columns[c].generatedSQL = nil
+                plan.tables[i].columns[c].decision.warnings.append("generated column: migrated as a plain column holding SQLite's values: \(reason)")
+            }
             guard let problem else { continue }
             if policy == .stop {
                 failures.append("\(tables[i].info.name): \(problem)")
@@ -157,5 +150,21 @@ struct MigrationLoad {
             }
         }
         return failures
+    }
+
+    private static func finishTable(_ t: MigrationPlan.Table, target: MigrationTarget, db: PostgresConnection) throws -> String? {
+        let name = PostgresName.quote(target.staging) + "." + PostgresName.quote(t.targetName)
+        if let id = t.identityColumn, let start = t.identityStart {
+            try db.execute("ALTER TABLE \(name) ALTER COLUMN \(PostgresName.quote(t.columns[id].targetName)) RESTART WITH \(start)")
+        }
+        guard let key = t.primaryKey else { return nil }
+        let columns = key.map { PostgresName.quote(t.columns[$0].targetName) }.joined(separator: ", ")
+        do {
+            try db.execute("ALTER TABLE \(name) ADD PRIMARY KEY (\(columns))")
+        } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "23502" {
+            let what = error.sqlState == "23505" ? "duplicate values" : "NULLs"
+            return "the primary key (\(key.map { t.columns[$0].name }.joined(separator: ", "))) has \(what) in the data"
+        }
+        return nil
     }
 }

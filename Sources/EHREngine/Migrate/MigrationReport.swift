@@ -17,6 +17,8 @@ public struct MigrationReport: Codable, Sendable {
         public var type: String
         public var identity: Bool
         public var reason: String
+        /// A stored generated column's PostgreSQL expression (schema text, no values).
+        public var generated: String?
         public var storage: Storage
         public var warnings: [String]
     }
@@ -74,7 +76,7 @@ public struct MigrationReport: Codable, Sendable {
                 columns: t.columns.map { c in
                     let p = c.profile
                     return Column(name: c.name, targetName: c.targetName, declared: c.declared, type: c.decision.type.sql,
-                                  identity: c.decision.identity, reason: c.decision.reason,
+                                  identity: c.decision.identity, reason: c.decision.reason, generated: c.generatedSQL,
                                   storage: Storage(null: p.nulls, integer: p.integers.count, real: p.reals.count, text: p.texts.count, blob: p.blobs.count),
                                   warnings: c.decision.warnings)
                 },
