@@ -86,3 +86,49 @@ import Testing
         }
     }
 }
+
+@Suite struct ViewTranslationTests {
+    static let tables: [String: ExpressionTranslator.Table] = [
+        "customer": .init(sql: "\"s\".\"customer\"", columns: [
+            "customer_id": .init(sql: "\"customer_id\"", isText: false), "first_name": .init(sql: "\"first_name\"", isText: true),
+            "active": .init(sql: "\"active\"", isText: true), "address_id": .init(sql: "\"address_id\"", isText: false),
+        ]),
+        "address": .init(sql: "\"s\".\"address\"", columns: [
+            "address_id": .init(sql: "\"address_id\"", isText: false), "city": .init(sql: "\"city\"", isText: true),
+        ]),
+    ]
+    let translator = ExpressionTranslator(tables: tables)
+
+    @Test func aJoinWithAliasesTextComparisonsAndResultNames() throws {
+        let sql = try translator.translate("""
+            SELECT cu.customer_id AS ID, cu.first_name||' '||City AS name,
+                   case when cu.active=1 then 'active' else '' end AS notes
+            FROM customer AS cu JOIN Address a ON cu.address_id = A.address_id WHERE a.city LIKE 'Lon%'
+            """)
+        #expect(sql == """
+            SELECT "cu"."customer_id" AS "ID" , "cu"."first_name" || ' ' || "city" AS "name" , CASE WHEN "cu"."active" = '1' THEN 'active' ELSE '' END AS "notes" \
+            FROM "s"."customer" AS "cu" JOIN "s"."address" AS "a" ON "cu"."address_id" = "a"."address_id" WHERE translate("a"."city", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE 'lon%' ESCAPE ''
+            """)
+    }
+
+    @Test func aggregatesAndGrouping() throws {
+        #expect(try translator.translate("SELECT city, count(*) AS n, max(address_id) FROM address GROUP BY city ORDER BY city DESC")
+                == #"SELECT "city" , count(*) AS "n" , max("address_id") FROM "s"."address" AS "address" GROUP BY "city" ORDER BY "city" DESC"#)
+    }
+
+    @Test(arguments: [
+        ("SELECT * FROM other", "other than a migrated table"),
+        ("SELECT group_concat(city) FROM address", "group_concat()"),
+        ("SELECT max(address_id, 3) FROM address", "several arguments"),
+        ("SELECT address_id FROM customer JOIN address ON customer.address_id = address.address_id", "no single column"),
+        ("SELECT city FROM (SELECT city FROM address)", "other than a migrated table"),
+    ])
+    func refuses(sql: String, reasonMentions: String) {
+        do throws(ExpressionTranslator.Untranslatable) {
+            let out = try translator.translate(sql)
+            Issue.record("translated \(sql) to \(out)")
+        } catch {
+            #expect(error.reason.contains(reasonMentions), "reason: \(error.reason)")
+        }
+    }
+}

@@ -27,6 +27,18 @@ public struct SQLToken: Equatable, Sendable {
         self.text = text
     }
 
+    /// The token as SQLite would read it again.
+    public var sql: String {
+        switch kind {
+        case .quoted: "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        case .string: "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+        case .blob: "X'\(text)'"
+        case .word, .number, .symbol, .variable: text
+        }
+    }
+
+    public static func sql(_ tokens: [SQLToken]) -> String { tokens.map(\.sql).joined(separator: " ") }
+
     public func isWord(_ keyword: String) -> Bool { kind == .word && text.uppercased() == keyword }
     public func isSymbol(_ symbol: String) -> Bool { kind == .symbol && text == symbol }
 }
@@ -151,7 +163,7 @@ public enum SQLiteTableSQL {
 
     /// The items of the list that starts after an opening parenthesis at `start`, split at
     /// commas of that level, up to its closing parenthesis.
-    static func topLevelItems(_ tokens: [SQLToken], from start: Int) -> [[SQLToken]] {
+    public static func topLevelItems(_ tokens: [SQLToken], from start: Int) -> [[SQLToken]] {
         var items: [[SQLToken]] = [[]]
         var depth = 0
         for token in tokens[start...] {
@@ -167,7 +179,7 @@ public enum SQLiteTableSQL {
     }
 
     /// The tokens between the parenthesis at `open` and its match.
-    static func parenthesized(_ tokens: [SQLToken], at open: Int) -> [SQLToken]? {
+    public static func parenthesized(_ tokens: [SQLToken], at open: Int) -> [SQLToken]? {
         var depth = 0
         for k in open..<tokens.count {
             if tokens[k].isSymbol("(") { depth += 1 }
@@ -177,5 +189,115 @@ public enum SQLiteTableSQL {
             }
         }
         return nil
+    }
+}
+
+extension SQLiteTableSQL {
+    /// The items of a `CREATE TABLE`'s column and constraint list.
+    static func items(_ createTable: String) -> [[SQLToken]] {
+        guard let tokens = try? SQLTokenizer.tokens(createTable),
+              let open = tokens.firstIndex(where: { $0.isSymbol("(") }) else { return [] }
+        return topLevelItems(tokens, from: open + 1)
+    }
+
+    static let constraintWords: Set<String> = ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"]
+
+    static func isColumnDefinition(_ item: [SQLToken]) -> Bool {
+        guard let first = item.first, first.kind != .symbol else { return false }
+        return !(first.kind == .word && constraintWords.contains(first.text.uppercased()))
+    }
+
+    /// Every CHECK constraint, column-level and table-level, in order: its name when it has one
+    /// (`CONSTRAINT name CHECK (…)`), and the expression's tokens.
+    public static func checks(_ createTable: String) -> [(name: String?, expression: [SQLToken])] {
+        var found: [(String?, [SQLToken])] = []
+        for item in items(createTable) {
+            var depth = 0
+            for (k, token) in item.enumerated() {
+                if token.isSymbol("(") { depth += 1 }
+                if token.isSymbol(")") { depth -= 1 }
+                guard depth == 0, token.isWord("CHECK"), k + 1 < item.count, item[k + 1].isSymbol("("),
+                      let inner = parenthesized(item, at: k + 1) else { continue }
+                let name = k >= 2 && item[k - 2].isWord("CONSTRAINT") ? item[k - 1].text : nil
+                found.append((name, inner))
+            }
+        }
+        return found
+    }
+
+    /// The columns declared `COLLATE NOCASE`, by name as written.
+    public static func nocaseColumns(_ createTable: String) -> Set<String> {
+        var found: Set<String> = []
+        for item in items(createTable) where isColumnDefinition(item) {
+            var depth = 0
+            for (k, token) in item.enumerated() {
+                if token.isSymbol("(") { depth += 1 }
+                if token.isSymbol(")") { depth -= 1 }
+                if depth == 0, token.isWord("COLLATE"), k + 1 < item.count, item[k + 1].text.uppercased() == "NOCASE" {
+                    found.insert(item[0].text)
+                }
+            }
+        }
+        return found
+    }
+
+    /// For each foreign key clause in declaration order (SQLite's `foreign_key_list` ids count
+    /// backwards from it), whether it is `DEFERRABLE INITIALLY DEFERRED`: the only form SQLite
+    /// actually defers.
+    public static func deferredForeignKeys(_ createTable: String) -> [Bool] {
+        var found: [Bool] = []
+        for item in items(createTable) {
+            var depth = 0
+            var clause: [SQLToken]?
+            func close() {
+                guard let c = clause else { return }
+                let words = c.map { $0.kind == .word ? $0.text.uppercased() : $0.text }
+                let deferrable = zip(words.indices, words).contains { $0.1 == "DEFERRABLE" && ($0.0 == 0 || words[$0.0 - 1] != "NOT") }
+                let deferred = zip(words, words.dropFirst()).contains { $0 == "INITIALLY" && $1 == "DEFERRED" }
+                found.append(deferrable && deferred)
+                clause = nil
+            }
+            for token in item {
+                if token.isSymbol("(") { depth += 1 }
+                if token.isSymbol(")") { depth -= 1 }
+                if depth == 0, token.isWord("REFERENCES") { close(); clause = [] ; continue }
+                if depth == 0, clause != nil, token.kind == .word,
+                   ["CONSTRAINT", "CHECK", "DEFAULT", "UNIQUE", "PRIMARY", "COLLATE", "GENERATED", "AS"].contains(token.text.uppercased()) {
+                    close()
+                }
+                clause?.append(token)
+            }
+            close()
+        }
+        return found
+    }
+
+    /// A `CREATE [UNIQUE] INDEX … ON table (parts) [WHERE …]`'s parts and WHERE clause.
+    public static func indexParts(_ createIndex: String) -> (parts: [[SQLToken]], filter: [SQLToken]?)? {
+        guard let tokens = try? SQLTokenizer.tokens(createIndex),
+              let on = tokens.firstIndex(where: { $0.isWord("ON") }),
+              let open = tokens[on...].firstIndex(where: { $0.isSymbol("(") }),
+              let inner = parenthesized(tokens, at: open) else { return nil }
+        let parts = topLevelItems([SQLToken(.symbol, "(")] + inner + [SQLToken(.symbol, ")")], from: 1)
+        let after = open + inner.count + 2
+        let filter = after < tokens.count && tokens[after].isWord("WHERE") ? Array(tokens[(after + 1)...]) : nil
+        return (parts, filter)
+    }
+
+    /// A `CREATE VIEW name [(columns)] AS select`'s column names and SELECT.
+    public static func viewQuery(_ createView: String) -> (columns: [String], select: [SQLToken])? {
+        guard let tokens = try? SQLTokenizer.tokens(createView),
+              let view = tokens.firstIndex(where: { $0.isWord("VIEW") }) else { return nil }
+        var k = view + 1
+        if k + 2 < tokens.count, tokens[k].isWord("IF"), tokens[k + 1].isWord("NOT"), tokens[k + 2].isWord("EXISTS") { k += 3 }
+        k += 1 // the name
+        if k + 1 < tokens.count, tokens[k].isSymbol("."), true { k += 2 } // schema.name
+        var columns: [String] = []
+        if k < tokens.count, tokens[k].isSymbol("("), let inner = parenthesized(tokens, at: k) {
+            columns = inner.filter { $0.kind != .symbol }.map(\.text)
+            k += inner.count + 2
+        }
+        guard k < tokens.count, tokens[k].isWord("AS") else { return nil }
+        return (columns, Array(tokens[(k + 1)...]))
     }
 }

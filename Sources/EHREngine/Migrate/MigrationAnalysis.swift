@@ -8,6 +8,13 @@ struct MigrationAnalysis {
     let readers: SourceReaders
     let jobs: Int
     let policy: MismatchPolicy
+    /// The schema the DDL names: the staging schema for a run, the target for `--plan`.
+    var ddlSchema = ""
+    var targetSchema = ""
+    /// Only these tables (`--table`), by SQLite name; nil for all.
+    var only: [String]?
+    /// Tables the target schema already holds, which a subset's foreign keys may reference.
+    var existing: Set<String> = []
 
     /// Tables with a rowid and at least this many rows are read (and loaded) in `jobs` parts.
     /// Tests lower it with `EHRDATA_TEST_SPLIT_ROWS` so that small fixtures take this path too.
@@ -35,7 +42,8 @@ struct MigrationAnalysis {
     func plan() throws -> (MigrationPlan, [Unit]) {
         let lease = try open()
         let db = lease.db
-        let (tables, virtual) = try db.tableInfos()
+        let (all, virtual) = try db.tableInfos()
+        let tables = try Self.chosen(all, only: only, existing: existing, db: db)
         var units: [Unit] = []
         var counts: [Int64] = []
         for (index, table) in tables.enumerated() {
@@ -59,7 +67,34 @@ struct MigrationAnalysis {
         if !virtual.isEmpty {
             plan.warnings.append("virtual tables are not migrated (their shadow tables are, as ordinary tables): \(virtual.joined(separator: ", "))")
         }
+        plan.schema = try MigrationSchema.build(plan, db: db, schema: ddlSchema, targetSchema: targetSchema, existing: existing)
+        plan.warnings += plan.schema.warnings
         return (plan, units)
+    }
+
+    /// The `--table` subset, refused (naming them) when a chosen table has a foreign key to a
+    /// table neither chosen nor already in the target schema.
+    static func chosen(_ all: [SQLiteTableInfo], only: [String]?, existing: Set<String>, db: SQLiteConnection) throws -> [SQLiteTableInfo] {
+        guard let only else { return all }
+        let byName = Dictionary(all.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+        let missing = only.filter { byName[$0.lowercased()] == nil }
+        guard missing.isEmpty else {
+            throw EHRError(.notFound, "no table \(missing.map { "'\($0)'" }.joined(separator: ", ")) in the source",
+                           hint: "name tables as the source spells them (sqlite3 SOURCE .tables)")
+        }
+        let names = Set(only.map { $0.lowercased() })
+        let existingLower = Set(existing.map { $0.lowercased() })
+        var broken: [String] = []
+        for table in all where names.contains(table.name.lowercased()) {
+            for key in try db.foreignKeys(of: table.name) where !names.contains(key.table.lowercased()) && !existingLower.contains(key.table.lowercased()) {
+                broken.append("\(table.name) → \(key.table)")
+            }
+        }
+        guard broken.isEmpty else {
+            throw EHRError(.usage, "the chosen tables have foreign keys to tables neither chosen nor in the target schema: \(broken.joined(separator: ", "))",
+                           hint: "add those tables with --table, or migrate them first")
+        }
+        return all.filter { names.contains($0.name.lowercased()) }
     }
 
     private func split(_ table: SQLiteTableInfo, index: Int, rows: Int64, _ db: SQLiteConnection) throws -> [Unit] {

@@ -131,12 +131,19 @@ struct MigrationLoad {
     /// violates (duplicates once converted) fails a `stop` run and is left out otherwise.
     static func finishTables(_ plan: inout MigrationPlan, target: MigrationTarget, jobs: Int, policy: MismatchPolicy) throws -> [String] {
         let tables = plan.tables
-        let outcomes = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: { try target.connect() }, job: { db, i -> (String?, [Int: String]) in
+        let steps = plan.schema.tableSteps
+        let outcomes = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: { try target.connect() }, job: { db, i -> (String?, [Int: String], [MigrationSchema.Step], [String]) in
             let plain = try MigrationGenerated.apply(tables[i], staging: target.staging, db: db)
-            return (try finishTable(tables[i], target: target, db: db), plain)
+            let keyProblem = try finishTable(tables[i], target: target, db: db)
+            var done = i < steps.count ? steps[i] : []
+            var violations: [String] = []
+            for k in done.indices { if let v = try MigrationSchema.run(&done[k], db: db, policy: policy) { violations.append(v) } }
+            return (keyProblem, plain, done, violations)
         })
         var failures: [String] = []
-        for (i, (problem, plain)) in outcomes.enumerated() {
+        for (i, (problem, plain, done, violations)) in outcomes.enumerated() {
+            if i < plan.schema.tableSteps.count { plan.schema.tableSteps[i] = done }
+            failures += violations
             for (c, reason) in plain {
                 plan.tables[i].columns[c].generatedSQL = nil
                 plan.tables[i].columns[c].decision.warnings.append("generated column: migrated as a plain column holding SQLite's values: \(reason)")

@@ -47,6 +47,8 @@ struct MigrationPlan {
     var tables: [Table]
     var virtualTables: [String]
     var warnings: [String] = []
+    /// Constraints, indexes and views, added after the data; what is not carried over.
+    var schema = MigrationSchema()
 
     /// The problems that stop a `stop` run (and every run, for name collisions).
     var mismatches: [String] {
