@@ -13,7 +13,7 @@ fi
 set -euo pipefail
 
 # zstd: the CLI, to check by hand (and in tests) that zstd archives decompress without ehrdata.
-PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev libdeflate-dev postgresql sqlite3 zstd)
+PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev libdeflate-dev postgresql sqlite3 zstd logrotate)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
