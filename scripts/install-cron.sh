@@ -76,7 +76,14 @@ if ((uninstall)); then
         systemctl disable --now ehrdata-backup.timer ehrdata-drill.timer >/dev/null 2>&1 || true
     fi
     while IFS= read -r path; do
-        [[ -n $path ]] || continue
+        [[ -n $path && $path != "#"* ]] || continue
+        if [[ $path == "$CONFIG" ]] && [[ -f $(target "$CONFIG") ]]; then
+            recorded=$(grep "^#sha256 $CONFIG " "$r" | awk '{print $3}')
+            if [[ $(sha256sum <"$(target "$CONFIG")" | awk '{print $1}') != "$recorded" ]]; then
+                echo "install-cron: kept /$CONFIG (edited since it was installed)"
+                continue
+            fi
+        fi
         if [[ -d $(target "$path") ]]; then rmdir "$(target "$path")" 2>/dev/null || true; else rm -f "$(target "$path")"; fi
         echo "install-cron: removed /$path"
     done < <(tac "$r")
@@ -116,10 +123,28 @@ install_file() {
     ((created == 0)) || record "$2"
 }
 
+# Removes a file an earlier install recorded (switching between cron and systemd, so the night
+# never runs twice).
+unrecord() {
+    local r
+    r=$(target "$RECORD")
+    grep -qxF "$1" "$r" 2>/dev/null || return 0
+    rm -f "$(target "$1")"
+    grep -vxF "$1" "$r" >"$r.tmp" || true
+    mv "$r.tmp" "$r"
+    echo "install-cron: removed /$1"
+}
+
 install_file "$binary" "$BIN" 755
 if ((systemd)); then
+    unrecord "$CROND"
     for u in "${UNITS[@]}"; do install_file "$ROOT/cron/$u" "etc/systemd/system/$u" 644; done
 else
+    if [[ -z $dest ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]] \
+        && grep -qxF "etc/systemd/system/ehrdata-backup.timer" "$(target "$RECORD")" 2>/dev/null; then
+        systemctl disable --now ehrdata-backup.timer ehrdata-drill.timer >/dev/null 2>&1 || true
+    fi
+    for u in "${UNITS[@]}"; do unrecord "etc/systemd/system/$u"; done
     install_file "$ROOT/cron/ehrdata" "$CROND" 644
 fi
 install_file "$ROOT/cron/ehrdata.logrotate" "$LOGROTATE" 644
@@ -135,6 +160,8 @@ if [[ ! -e $(target "$CONFIG") ]]; then
     install -m 600 "$tmp" "$(target "$CONFIG")"
     rm -f "$tmp"
     record "$CONFIG"
+    # --uninstall removes it only while it is this skeleton: an operator's edits stay.
+    record "#sha256 $CONFIG $(sha256sum <"$(target "$CONFIG")" | awk '{print $1}')"
     echo "install-cron: wrote /$CONFIG (a skeleton: set the archive and sources, then run ehrdata init)"
 fi
 if ((systemd)) && [[ -z $dest ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then

@@ -1,3 +1,5 @@
+import CSQLite
+
 import Foundation
 
 /// What the manifest records about a SQLite database, read through one connection.
@@ -65,5 +67,12 @@ extension SQLiteConnection {
 
     public static func quoteIdentifier(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Never checkpoints the WAL when it closes, even as the last connection: for a connection
+    /// that must not write the database file (migrate's gate).
+    public func disableCheckpointOnClose() throws {
+        let rc = ehr_sqlite_no_checkpoint_on_close(handle)
+        guard rc == SQLITE_OK else { throw SQLiteError(rc, handle, "configuring \(path)") }
     }
 }

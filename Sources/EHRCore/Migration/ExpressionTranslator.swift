@@ -15,10 +15,19 @@ public struct ExpressionTranslator {
     /// column with a number as text: the number is quoted then).
     public struct Column: Sendable {
         public var sql: String
+        /// Its PostgreSQL type is text or varchar: compared with the "C" collation, SQLite's order.
         public var isText: Bool
-        public init(sql: String, isText: Bool) {
+        /// SQLite gives it TEXT affinity (CHAR, CLOB, TEXT in the declared type): SQLite then
+        /// compares it with an integer as text, so the integer is quoted. A text column without
+        /// it (an untyped one, an INTEGER one widened to text) compares otherwise: refused.
+        public var textAffinity: Bool
+        /// Its PostgreSQL type is an integer: `/` by an integer constant divides as SQLite's does.
+        public var isInteger: Bool
+        public init(sql: String, isText: Bool, textAffinity: Bool? = nil, isInteger: Bool = false) {
             self.sql = sql
             self.isText = isText
+            self.textAffinity = textAffinity ?? isText
+            self.isInteger = isInteger
         }
     }
 
@@ -62,15 +71,36 @@ public struct ExpressionTranslator {
     public func translate(_ tokens: [SQLToken]) throws(Untranslatable) -> String {
         guard !tokens.isEmpty else { throw Untranslatable(reason: "the expression is empty") }
         var state = State(aliases: tables.isEmpty ? [:] : try Self.aliases(tokens, tables: tables))
+        try Self.checkPrecedence(tokens)
         try translate(tokens, into: &state)
         return state.out.map(\.text).joined(separator: " ")
     }
 
+    /// SQLite's `||` binds tighter than `* / % + -`, PostgreSQL's looser; SQLite's unary `~`
+    /// binds tightest, PostgreSQL's looser than `+`. Unparenthesised mixes are refused rather
+    /// than re-parenthesised.
+    static func checkPrecedence(_ tokens: [SQLToken]) throws(Untranslatable) {
+        var levels: [(concat: Bool, arithmetic: Bool)] = [(false, false)]
+        for (k, token) in tokens.enumerated() {
+            if token.isSymbol("(") { levels.append((false, false)); continue }
+            if token.isSymbol(")") { if levels.count > 1 { levels.removeLast() }; continue }
+            if token.isSymbol("||") { levels[levels.count - 1].concat = true }
+            if ["*", "/", "%", "+"].contains(where: token.isSymbol) { levels[levels.count - 1].arithmetic = true }
+            if token.isSymbol("-"), k > 0, tokens[k - 1].kind != .symbol || tokens[k - 1].isSymbol(")") { levels[levels.count - 1].arithmetic = true }
+            if token.isSymbol("~") { throw Untranslatable(reason: "the operator ~ binds differently in PostgreSQL") }
+            if levels[levels.count - 1].concat && levels[levels.count - 1].arithmetic {
+                throw Untranslatable(reason: "|| mixed with arithmetic without parentheses (they bind in another order in PostgreSQL)")
+            }
+        }
+    }
+
     /// What has been emitted, with enough of its kind to quote a number compared with text.
     struct Item {
-        enum Kind { case textColumn, number, comparison, other }
+        enum Kind { case textColumn, integerColumn, number, comparison, ordering, between, operator_, other }
         var text: String
         var kind: Kind
+        /// For a text column: whether SQLite gives it TEXT affinity.
+        var textAffinity = false
     }
 
     struct State {
@@ -80,16 +110,40 @@ public struct ExpressionTranslator {
         var inFrom = false
         var afterAs = false
 
-        mutating func emit(_ text: String, _ kind: Item.Kind = .other) {
-            // SQLite compares a TEXT column with a number as text: `active = 1` matches '1'.
-            if kind == .number, out.count >= 2, out[out.count - 1].kind == .comparison, out[out.count - 2].kind == .textColumn {
+        mutating func emit(_ text: String, _ kind: Item.Kind = .other, textAffinity: Bool = false) throws(Untranslatable) {
+            // SQLite compares a TEXT-affinity column with an integer as text: `active = 1`
+            // matches '1'. A decimal's text form is SQLite's own (1.50 reads '1.5'), and a column
+            // without TEXT affinity compares numbers as numbers: both refused.
+            if kind == .number, out.count >= 2, [.comparison, .ordering].contains(out[out.count - 1].kind), out[out.count - 2].kind == .textColumn {
+                try Self.quotable(text, out[out.count - 2].textAffinity)
                 out.append(Item(text: ExpressionTranslator.literal(text), kind: .other))
                 return
             }
-            if kind == .textColumn, out.count >= 2, out[out.count - 1].kind == .comparison, out[out.count - 2].kind == .number {
+            if kind == .textColumn, out.count >= 2, [.comparison, .ordering].contains(out[out.count - 1].kind), out[out.count - 2].kind == .number {
+                try Self.quotable(out[out.count - 2].text, textAffinity)
                 out[out.count - 2].text = ExpressionTranslator.literal(out[out.count - 2].text)
             }
-            out.append(Item(text: text, kind: kind))
+            // Text ordered in byte order, as SQLite's BINARY collation orders it.
+            if kind == .ordering || kind == .between, let last = out.indices.last, out[last].kind == .textColumn { out[last].text += Self.binary }
+            var text = text
+            if kind == .textColumn, out.last?.kind == .ordering { text += Self.binary }
+            out.append(Item(text: text, kind: kind == .between ? .other : kind, textAffinity: textAffinity))
+        }
+
+        static let binary = " COLLATE \"C\""
+
+        mutating func emit(_ column: Column, sql: String) throws(Untranslatable) {
+            if column.isText {
+                try emit(sql, .textColumn, textAffinity: column.textAffinity)
+            } else {
+                try emit(sql, column.isInteger ? .integerColumn : .other)
+            }
+        }
+
+        static func quotable(_ number: String, _ textAffinity: Bool) throws(Untranslatable) {
+            guard textAffinity, Int64(number) != nil else {
+                throw Untranslatable(reason: "a number compared with a text column (SQLite compares them by its own rules)")
+            }
         }
     }
 
@@ -104,7 +158,7 @@ public struct ExpressionTranslator {
                 guard let inner = SQLiteTableSQL.parenthesized(tokens, at: i + 1) else {
                     throw Untranslatable(reason: "a parenthesis is not closed")
                 }
-                state.emit(try function(token.text, inner, aliases: state.aliases))
+                try state.emit(try function(token.text, inner, aliases: state.aliases))
                 i += inner.count + 3
                 continue
             case .word where upper == "IS":
@@ -112,9 +166,9 @@ public struct ExpressionTranslator {
                 let negated = next?.isWord("NOT") == true
                 let after = negated ? i + 2 : i + 1
                 if after < tokens.count, tokens[after].isWord("NULL") {
-                    state.emit(negated ? "IS NOT" : "IS")
+                    try state.emit(negated ? "IS NOT" : "IS")
                 } else {
-                    state.emit(negated ? "IS DISTINCT FROM" : "IS NOT DISTINCT FROM", .comparison)
+                    try state.emit(negated ? "IS DISTINCT FROM" : "IS NOT DISTINCT FROM", .comparison)
                 }
                 i = after
                 continue
@@ -122,50 +176,63 @@ public struct ExpressionTranslator {
                 // SQLite's LIKE folds ASCII letters only and has no escape character.
                 guard let column = state.out.lastIndex(where: { $0.kind == .textColumn }),
                       column == state.out.count - 1 || (column == state.out.count - 2 && state.out.last?.text == "NOT"),
+                      column == 0 || state.out[column - 1].kind != .operator_,
                       let next, next.kind == .string else {
                     throw Untranslatable(reason: "LIKE other than a text column against a constant pattern")
                 }
                 state.out[column].text = "translate(\(state.out[column].text), \(Self.ascii.0), \(Self.ascii.1))"
                 state.out[column].kind = .other
-                state.emit("LIKE \(Self.literal(Self.asciiLowercased(next.text))) ESCAPE ''")
+                try state.emit("LIKE \(Self.literal(Self.asciiLowercased(next.text))) ESCAPE ''")
                 i += 2
                 continue
             case .word where Self.keywords.contains(upper):
-                state.emit(upper)
+                try state.emit(upper, upper == "BETWEEN" ? .between : .other)
+            case .word where !tables.isEmpty && upper == "ORDER":
+                throw Untranslatable(reason: "ORDER BY: SQLite sorts NULLs first and text by bytes, PostgreSQL otherwise")
+            case .word where !tables.isEmpty && (upper == "LIMIT" || upper == "OFFSET"):
+                throw Untranslatable(reason: "\(upper) in a view (SQLite's LIMIT -1 means no limit)")
             case .word where !tables.isEmpty && Self.queryKeywords.contains(upper):
                 state.inFrom = ["FROM", "JOIN"].contains(upper) || (state.inFrom && ["INNER", "LEFT", "CROSS", "OUTER"].contains(upper))
                 state.afterAs = upper == "AS"
-                state.emit(upper)
+                try state.emit(upper)
                 i += 1
                 continue
             case .word, .quoted:
                 try name(tokens, &i, &state)
                 continue
             case .string:
-                state.emit(Self.literal(token.text))
+                try state.emit(Self.literal(token.text))
             case .blob:
-                state.emit("'\\x\(token.text)'::bytea")
+                try state.emit("'\\x\(token.text)'::bytea")
             case .number:
                 let lower = token.text.lowercased()
                 guard !lower.hasPrefix("0x") else { throw Untranslatable(reason: "a hexadecimal number") }
                 // SQLite reads 1.5 and 1e3 as 8-byte floats; PostgreSQL would read numeric.
-                state.emit(lower.contains(".") || lower.contains("e") ? "\(token.text)::double precision" : token.text, .number)
+                try state.emit(lower.contains(".") || lower.contains("e") ? "\(token.text)::double precision" : token.text, .number)
             case .symbol:
                 switch token.text {
-                case "==": state.emit("=", .comparison)
-                case "=", "!=", "<>", "<", "<=", ">", ">=": state.emit(token.text, .comparison)
+                case "==": try state.emit("=", .comparison)
+                case "=", "!=", "<>": try state.emit(token.text, .comparison)
+                case "<", "<=", ">", ">=": try state.emit(token.text, .ordering)
                 case "/":
                     // SQLite gives NULL for a zero divisor, PostgreSQL an error: only a constant one.
+                    // An integer constant divides as integers only when the left side is an integer
+                    // column (a numeric column holding 7 gives 3 in SQLite, 3.5 in PostgreSQL).
                     guard let next, next.kind == .number, let value = Double(next.text), value != 0 else {
                         throw Untranslatable(reason: "division by something that may be zero (SQLite gives NULL, PostgreSQL an error)")
                     }
-                    state.emit("/")
+                    if Int64(next.text) != nil, state.out.last?.kind != .integerColumn {
+                        throw Untranslatable(reason: "division by an integer of something that is not an integer column (SQLite divides integers as integers)")
+                    }
+                    try state.emit("/", .operator_)
                 case "*" where !tables.isEmpty && (state.out.last?.text == "SELECT" || state.out.last?.text == "," || state.out.last?.text == "DISTINCT"):
-                    state.emit("*")
-                case "||", "+", "-", "*", "(", ")", "&", "|", "<<", ">>", "~":
-                    state.emit(token.text)
+                    try state.emit("*")
+                case "||", "+", "-", "*", "&", "|", "<<", ">>":
+                    try state.emit(token.text, .operator_)
+                case "(", ")":
+                    try state.emit(token.text)
                 case ",":
-                    state.emit(",")
+                    try state.emit(",")
                 default:
                     throw Untranslatable(reason: "the operator \(token.text) has no PostgreSQL equivalent")
                 }
@@ -189,7 +256,7 @@ public struct ExpressionTranslator {
                 guard let column = table.columns[tokens[i + 2].text.lowercased()] else {
                     throw Untranslatable(reason: "\(token.text).\(tokens[i + 2].text) names no column")
                 }
-                state.emit(Self.aliasSQL(lower) + "." + column.sql, column.isText ? .textColumn : .other)
+                try state.emit(column, sql: Self.aliasSQL(lower) + "." + column.sql)
                 i += 3
                 return
             }
@@ -207,12 +274,12 @@ public struct ExpressionTranslator {
                 } else {
                     i += 1
                 }
-                state.emit(table.sql + " AS " + Self.aliasSQL(alias))
+                try state.emit(table.sql + " AS " + Self.aliasSQL(alias))
                 return
             }
             if state.afterAs {
                 // A result column's name: kept exactly as SQLite spells it.
-                state.emit(Self.quoteName(token.text))
+                try state.emit(Self.quoteName(token.text))
                 i += 1
                 return
             }
@@ -221,7 +288,7 @@ public struct ExpressionTranslator {
             guard owners.count == 1, let column = owners.first else {
                 throw Untranslatable(reason: "\(token.text) names no single column of the query's tables")
             }
-            state.emit(column.sql, column.isText ? .textColumn : .other)
+            try state.emit(column, sql: column.sql)
             i += 1
             return
         }
@@ -230,7 +297,7 @@ public struct ExpressionTranslator {
             throw Untranslatable(reason: token.kind == .quoted ? "a quoted name that is no column of the table"
                                  : "\(token.text.uppercased()) has no PostgreSQL equivalent here")
         }
-        state.emit(column.sql, column.isText ? .textColumn : .other)
+        try state.emit(column, sql: column.sql)
         i += 1
     }
 
@@ -284,7 +351,23 @@ public struct ExpressionTranslator {
                 throw Untranslatable(reason: "a CAST without AS")
             }
             let type = inner[(at + 1)...].map(\.text).joined(separator: " ")
-            return "CAST(\(try arguments(Array(inner[..<at]))) AS \(Self.castType(type)))"
+            let operand = Array(inner[..<at])
+            let translated = try arguments(operand)
+            switch Self.castType(type) {
+            case "bigint":
+                // SQLite truncates a real toward zero, PostgreSQL rounds.
+                return "CAST(trunc(\(translated)) AS bigint)"
+            case "text":
+                // A real's text differs (SQLite '2.0', PostgreSQL '2'): only text and integers.
+                guard operand.count == 1, operand[0].kind == .string || isTextOrInteger(operand[0], aliases: aliases) else {
+                    throw Untranslatable(reason: "a CAST to text of something that may be a real (SQLite writes 2.0, PostgreSQL 2)")
+                }
+                return "CAST(\(translated) AS text)"
+            case "bytea":
+                throw Untranslatable(reason: "a CAST to BLOB (PostgreSQL reads backslash escapes in text)")
+            case let target:
+                return "CAST(\(translated) AS \(target))"
+            }
         }
         if !tables.isEmpty, ["COUNT", "SUM", "AVG", "MIN", "MAX"].contains(upper) {
             // Aggregates in a view. min() and max() with several arguments are SQLite's scalar
@@ -292,7 +375,11 @@ public struct ExpressionTranslator {
             let items = SQLiteTableSQL.topLevelItems([SQLToken(.symbol, "(")] + inner + [SQLToken(.symbol, ")")], from: 1)
             guard items.count <= 1 else { throw Untranslatable(reason: "\(name.lowercased())() with several arguments") }
             if upper == "COUNT", inner.count == 1, inner[0].isSymbol("*") { return "count(*)" }
-            return "\(upper.lowercased())(\(try arguments(inner)))"
+            var state = State(aliases: aliases)
+            try translate(inner, into: &state)
+            // min() and max() of text: in byte order, as SQLite's.
+            if ["MIN", "MAX"].contains(upper), state.out.count == 1, state.out[0].kind == .textColumn { state.out[0].text += State.binary }
+            return "\(upper.lowercased())(\(state.out.map(\.text).joined(separator: " ")))"
         }
         let text = inner.isEmpty ? "" : try arguments(inner)
         switch upper {
@@ -303,6 +390,13 @@ public struct ExpressionTranslator {
         case "ABS", "COALESCE", "NULLIF", "LTRIM", "RTRIM", "REPLACE", "LENGTH": return "\(upper.lowercased())(\(text))"
         default: throw Untranslatable(reason: "the function \(name.lowercased())() has no exact PostgreSQL equivalent")
         }
+    }
+
+    private func isTextOrInteger(_ token: SQLToken, aliases: [String: Table]) -> Bool {
+        guard token.kind == .word || token.kind == .quoted else { return token.kind == .number && Int64(token.text) != nil }
+        let lower = token.text.lowercased()
+        let column = columns[lower] ?? aliases.values.lazy.compactMap { $0.columns[lower] }.first
+        return column.map { $0.isText || $0.isInteger } ?? false
     }
 
     /// What SQLite's CAST produces, by its affinity rules for the type's name (in their order).

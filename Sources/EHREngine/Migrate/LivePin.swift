@@ -22,6 +22,8 @@ enum LivePin {
             // The gate is closed (end of this scope) while the readers are open: the last
             // connection to close a WAL database checkpoints it, and migrate never writes the source.
             let gate = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMilliseconds: 0)
+            // And should a reader fail to open, leaving the gate the only one, it still must not.
+            try gate.disableCheckpointOnClose()
             guard try gate.journalMode == "wal" else { return nil }
             // Writes nothing: it takes the write lock, so no commit lands until ROLLBACK.
             try takeWriteLock(gate)

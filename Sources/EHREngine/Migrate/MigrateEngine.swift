@@ -102,6 +102,7 @@ public struct MigrateEngine {
             progress.begin("loading", parts: units.count, rows: plan.tables.reduce(0) { $0 + $1.rowCount })
             let parts = try MigrationLoad(analysis: analysis, target: target, plan: plan, rejects: rejects, progress: progress).run(units)
             try rejects?.finish()
+            readers.release()
             var loaded = [ContentDigest](repeating: ContentDigest(), count: plan.tables.count)
             var rejected = [Int64](repeating: 0, count: plan.tables.count)
             for (unit, part) in zip(units, parts) {

@@ -128,31 +128,20 @@ struct MigrationAnalysis {
 
     private func tablePlan(_ info: SQLiteTableInfo, profiles: [ColumnProfile], rows: Int64, _ db: SQLiteConnection) throws -> MigrationPlan.Table {
         var columns: [MigrationPlan.Column] = []
-        let expressions = info.columns.contains(where: \.isGenerated) ? SQLiteTableSQL.generatedExpressions(info.sql) : [:]
-        let translator = ExpressionTranslator(columns: Dictionary(info.columns.map { ($0.name, PostgresName.quote(PostgresName.truncated($0.name))) },
-                                                                  uniquingKeysWith: { first, _ in first }))
         for (c, column) in info.columns.enumerated() {
             var decision = TypeDecider.decide(profiles[c], declaredText: column.declaredType, isRowidAlias: info.rowidAlias == c)
             if policy == .widen { decision = TypeDecider.widened(decision, profiles[c]) }
             if policy == .reject, let mismatch = decision.mismatch {
                 decision.warnings.append("rows whose value does not fit \(decision.type.sql) go to the reject file: \(mismatch)")
             }
-            var generatedSQL: String?
-            if column.isGenerated {
-                do throws(ExpressionTranslator.Untranslatable) {
-                    guard let tokens = expressions[column.name] else { throw ExpressionTranslator.Untranslatable(reason: "its expression was not found in the CREATE TABLE text") }
-                    generatedSQL = MigrationGenerated.cast(try translator.translate(tokens), to: decision.type)
-                } catch {
-                    decision.warnings.append("generated column: migrated as a plain column holding SQLite's values: its expression does not translate (\(error.reason))")
-                }
-            }
             columns.append(.init(name: column.name, targetName: PostgresName.truncated(column.name), declared: column.declaredType,
-                                 profile: profiles[c], decision: decision, isGenerated: column.isGenerated, generatedSQL: generatedSQL))
+                                 profile: profiles[c], decision: decision, isGenerated: column.isGenerated))
             if column.name.utf8.count > PostgresName.limit {
                 columns[c].decision.warnings.append("the name is cut to PostgreSQL's 63 bytes: \(columns[c].targetName)")
             }
         }
         var table = MigrationPlan.Table(info: info, targetName: PostgresName.truncated(info.name), columns: columns)
+        MigrationGenerated.translate(&table)
         table.rowCount = rows
         if info.name.utf8.count > PostgresName.limit { table.warnings.append("the name is cut to PostgreSQL's 63 bytes: \(table.targetName)") }
         let key = info.primaryKey

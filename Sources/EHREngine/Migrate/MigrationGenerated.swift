@@ -1,5 +1,6 @@
 import EHRCore
 import EHRPostgres
+import EHRSQLite
 
 /// Generated columns. Every one is loaded as a plain column holding SQLite's values. Then, per
 /// table, each whose expression translated (ExpressionTranslator) is evaluated by PostgreSQL on
@@ -9,6 +10,25 @@ import EHRPostgres
 /// reads the values PostgreSQL computed and compares them with SQLite's, row by row digest.
 /// The others stay plain columns holding SQLite's values, with the reason in the report.
 enum MigrationGenerated {
+    /// Each generated column's expression, translated against the other columns' decisions: a
+    /// candidate (`generatedSQL`), or a warning saying why it stays a plain column.
+    static func translate(_ table: inout MigrationPlan.Table) {
+        guard table.columns.contains(where: \.isGenerated) else { return }
+        let expressions = SQLiteTableSQL.generatedExpressions(table.info.sql)
+        let translator = MigrationSchema.translator(table)
+        for c in table.columns.indices where table.columns[c].isGenerated {
+            do throws(ExpressionTranslator.Untranslatable) {
+                guard let tokens = expressions[table.columns[c].name] else {
+                    throw .init(reason: "its expression was not found in the CREATE TABLE text")
+                }
+                table.columns[c].generatedSQL = cast(try translator.translate(tokens), to: table.columns[c].decision.type)
+            } catch {
+                table.columns[c].decision.warnings.append(
+                    "generated column: migrated as a plain column holding SQLite's values: its expression does not translate (\(error.reason))")
+            }
+        }
+    }
+
     /// The expression as the column's definition uses it: cast to the column's type, except
     /// varchar(n), cast to text so that PostgreSQL's assignment to the column refuses a longer
     /// value instead of an explicit cast cutting it.

@@ -13,8 +13,8 @@ extension MigrationSchema {
             out.untranslated.append(Untranslated(kind: kind, name: object, table: table.info.name, sql: sql, reason: reason))
         }
 
-        let key = Set(table.primaryKey ?? [])
-        let notNull = table.columns.indices.filter { table.info.columns[$0].notNull && !key.contains($0) && !table.columns[$0].decision.identity }
+        // Key columns too: if the key is left out later (widen), their NOT NULL still holds.
+        let notNull = table.columns.indices.filter { table.info.columns[$0].notNull && !table.columns[$0].decision.identity }
         if !notNull.isEmpty {
             steps.append(Step(kind: .notNull, name: notNull.map { table.columns[$0].targetName }.joined(separator: ", "), table: table.info.name,
                               sql: "ALTER TABLE \(name) " + notNull.map { "ALTER COLUMN \(q(table.columns[$0].targetName)) SET NOT NULL" }.joined(separator: ", ")))

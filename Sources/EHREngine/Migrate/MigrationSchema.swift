@@ -66,20 +66,23 @@ extension MigrationSchema {
                     parentSQL = q(schema) + "." + q(parent.targetName)
                     let referenced = key.to.allSatisfy { $0 == nil } ? (parent.primaryKey ?? parent.info.primaryKey).map { parent.columns[$0].name } : key.to.map { $0 ?? "" }
                     parentColumns = referenced.map { r in parent.columns.first { $0.name.lowercased() == r.lowercased() }.map { q($0.targetName) } ?? q(r) }
-                } else if existing.contains(key.table) {
-                    parentSQL = q(targetSchema) + "." + q(key.table)
-                    parentColumns = key.to.map { q($0 ?? "") }
+                } else if let present = existing.first(where: { $0.lowercased() == key.table.lowercased() }) {
+                    parentSQL = q(targetSchema) + "." + q(present)
+                    // No column list: PostgreSQL then references the table's primary key, as SQLite does.
+                    parentColumns = key.to.allSatisfy { $0 == nil } ? [] : key.to.map { q($0 ?? "") }
                 } else {
                     out.untranslated.append(Untranslated(kind: "foreign key", name: name, table: table.info.name, sql: sqlText,
                                                          reason: "it references \(key.table), which is not migrated"))
                     continue
                 }
-                guard from.count == key.from.count, !parentColumns.isEmpty, !parentColumns.contains("\"\"") else {
+                guard from.count == key.from.count, !parentColumns.contains("\"\""),
+                      !parentColumns.isEmpty || byName[key.table.lowercased()] == nil else {
                     out.untranslated.append(Untranslated(kind: "foreign key", name: name, table: table.info.name, sql: sqlText,
                                                          reason: "its columns are not those of the tables"))
                     continue
                 }
-                var clause = "FOREIGN KEY (\(from.map { q($0.targetName) }.joined(separator: ", "))) REFERENCES \(parentSQL) (\(parentColumns.joined(separator: ", ")))"
+                var clause = "FOREIGN KEY (\(from.map { q($0.targetName) }.joined(separator: ", "))) REFERENCES \(parentSQL)"
+                    + (parentColumns.isEmpty ? "" : " (\(parentColumns.joined(separator: ", ")))")
                 for (word, action) in [("DELETE", key.onDelete), ("UPDATE", key.onUpdate)] where action.uppercased() != "NO ACTION" {
                     clause += " ON \(word) \(action.uppercased())"
                 }
@@ -153,9 +156,7 @@ extension MigrationSchema {
         let q = PostgresName.quote
         var tables: [String: ExpressionTranslator.Table] = [:]
         for t in plan.tables {
-            tables[t.info.name] = .init(sql: q(schema) + "." + q(t.targetName), columns: Dictionary(t.columns.map { c in
-                (c.name, ExpressionTranslator.Column(sql: q(c.targetName), isText: c.decision.type.isText))
-            }, uniquingKeysWith: { first, _ in first }))
+            tables[t.info.name] = .init(sql: q(schema) + "." + q(t.targetName), columns: translatorColumns(t))
         }
         for view in try db.schemaObjects("view") {
             func untranslated(_ reason: String) {
@@ -165,10 +166,12 @@ extension MigrationSchema {
             guard let (columns, select) = SQLiteTableSQL.viewQuery(view.sql) else { untranslated("its text could not be read"); continue }
             do throws(ExpressionTranslator.Untranslatable) {
                 let sql = try ExpressionTranslator(tables: tables).translate(select)
-                let names = columns.isEmpty ? "" : " (" + columns.map(q).joined(separator: ", ") + ")"
+                // The column names SQLite gives the view (an unaliased count(*) is "count(*)"),
+                // so the application reads the same names.
+                let viewColumns = (try? db.rows("SELECT name FROM pragma_table_info(?)", [view.name]))?.compactMap { $0.first ?? nil } ?? columns
+                let names = viewColumns.isEmpty ? "" : " (" + viewColumns.map { q(PostgresName.truncated($0)) }.joined(separator: ", ") + ")"
                 let target = PostgresName.truncated(view.name)
                 out.views.append(Step(kind: .view, name: view.name, table: view.name, sql: "CREATE VIEW \(q(schema)).\(q(target))\(names) AS \(sql)"))
-                let viewColumns = (try? db.rows("SELECT name FROM pragma_table_info(?)", [view.name]))?.compactMap { $0.first ?? nil } ?? []
                 tables[view.name] = .init(sql: q(schema) + "." + q(target), columns: Dictionary(viewColumns.map {
                     ($0, ExpressionTranslator.Column(sql: q($0), isText: false))
                 }, uniquingKeysWith: { first, _ in first }))
@@ -184,9 +187,17 @@ extension MigrationSchema {
     }
 
     static func translator(_ table: MigrationPlan.Table) -> ExpressionTranslator {
-        ExpressionTranslator(columns: Dictionary(table.columns.map { c in
-            (c.name, ExpressionTranslator.Column(sql: PostgresName.quote(c.targetName), isText: c.decision.type.isText))
-        }, uniquingKeysWith: { first, _ in first }))
+        ExpressionTranslator(columns: translatorColumns(table))
+    }
+
+    /// Each column as the translator sees it: its PostgreSQL name and type, and SQLite's affinity.
+    static func translatorColumns(_ table: MigrationPlan.Table) -> [String: ExpressionTranslator.Column] {
+        Dictionary(table.columns.map { c in
+            let declared = c.declared.uppercased()
+            let textAffinity = !declared.contains("INT") && (declared.contains("CHAR") || declared.contains("CLOB") || declared.contains("TEXT"))
+            return (c.name, ExpressionTranslator.Column(sql: PostgresName.quote(c.targetName), isText: c.decision.type.isText,
+                                                        textAffinity: textAffinity, isInteger: c.decision.type.isInteger))
+        }, uniquingKeysWith: { first, _ in first })
     }
 }
 
@@ -194,6 +205,13 @@ extension TargetType {
     var isText: Bool {
         switch self {
         case .text, .varchar: true
+        default: false
+        }
+    }
+
+    var isInteger: Bool {
+        switch self {
+        case .bigint, .integer, .smallint: true
         default: false
         }
     }

@@ -79,6 +79,14 @@ final class SourceReaders: @unchecked Sendable {
         deinit { owner?.giveBack(db) }
     }
 
+    /// Ends the read transactions once the rows are loaded: the application's WAL can be
+    /// checkpointed again. No lease is taken after this.
+    func release() {
+        lock.lock()
+        idle.removeAll()
+        lock.unlock()
+    }
+
     func lease() throws -> Lease {
         if let copyPath { return Lease(try SQLiteConnection(path: copyPath, mode: .immutable), owner: nil) }
         lock.lock()
