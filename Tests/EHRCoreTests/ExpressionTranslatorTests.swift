@@ -38,6 +38,8 @@ import Testing
         "a": .init(sql: "\"a\"", isText: false, isInteger: true), "B c": .init(sql: "\"B c\"", isText: false, isInteger: true),
         "price": .init(sql: "\"price\"", isText: false), "name": .init(sql: "\"name\"", isText: true),
         "loose": .init(sql: "\"loose\"", isText: true, textAffinity: false),
+        "f": .init(sql: "\"f\"", isText: false, kind: .float), "n": .init(sql: "\"n\"", isText: false, kind: .exactNumeric),
+        "ts": .init(sql: "\"ts\"", isText: false, kind: .converted), "ci": .init(sql: "\"ci\"", isText: true, kind: .nocase),
     ])
 
     @Test(arguments: [
@@ -59,6 +61,7 @@ import Testing
         ("name LIKE 'Ab%'", "translate(\"name\", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE 'ab%' ESCAPE ''"),
         ("CAST(price AS INTEGER)", "CAST(trunc(\"price\") AS bigint)"),
         ("price / 2.0", "\"price\" / 2.0::double precision"),
+        ("f * 2 > 1", "\"f\" * 2 > 1"),
         ("(a || 'x') || (price * 2)", "( \"a\" || 'x' ) || ( \"price\" * 2 )"),
         ("lower(price)", "translate(\"price\", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"),
         ("ifnull(a, 0) + abs(price)", "coalesce(\"a\" , 0) + abs(\"price\")"),
@@ -96,6 +99,12 @@ import Testing
         ("CAST(price AS TEXT)", "may be a real"),
         ("CAST(name AS BLOB)", "BLOB"),
         ("name || 'x' LIKE 'a%'", "LIKE other than"),
+        ("ci = 'abc'", "COLLATE NOCASE"),
+        ("f || ''", "a real joined as text"),
+        ("'a' || 1.0", "a real joined as text"),
+        ("n * 3 <> 0.3", "arithmetic on a NUMERIC column"),
+        ("ts > '2020-01-01'", "boolean, date or time"),
+        ("a << 2", "operator <<"),
     ])
     func refuses(sqlite: String, reasonMentions: String) {
         do throws(ExpressionTranslator.Untranslatable) {

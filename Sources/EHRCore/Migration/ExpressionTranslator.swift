@@ -23,11 +23,27 @@ public struct ExpressionTranslator {
         public var textAffinity: Bool
         /// Its PostgreSQL type is an integer: `/` by an integer constant divides as SQLite's does.
         public var isInteger: Bool
-        public init(sql: String, isText: Bool, textAffinity: Bool? = nil, isInteger: Bool = false) {
+        /// What else about its type changes meaning in an expression.
+        public var kind: Kind
+
+        public enum Kind: Sendable {
+            case plain
+            /// double precision: joined as text it reads `2` where SQLite writes `2.0`.
+            case float
+            /// numeric: exact in PostgreSQL, floating point in SQLite's arithmetic.
+            case exactNumeric
+            /// boolean, date, time, timestamp: SQLite holds and compares 0/1 or text there.
+            case converted
+            /// COLLATE NOCASE: SQLite compares it without case, PostgreSQL with.
+            case nocase
+        }
+
+        public init(sql: String, isText: Bool, textAffinity: Bool? = nil, isInteger: Bool = false, kind: Kind = .plain) {
             self.sql = sql
             self.isText = isText
             self.textAffinity = textAffinity ?? isText
             self.isInteger = isInteger
+            self.kind = kind
         }
     }
 
@@ -71,6 +87,7 @@ public struct ExpressionTranslator {
     public func translate(_ tokens: [SQLToken]) throws(Untranslatable) -> String {
         guard !tokens.isEmpty else { throw Untranslatable(reason: "the expression is empty") }
         var state = State(aliases: tables.isEmpty ? [:] : try Self.aliases(tokens, tables: tables))
+        state.inQuery = !tables.isEmpty
         try Self.checkPrecedence(tokens)
         try translate(tokens, into: &state)
         return state.out.map(\.text).joined(separator: " ")
@@ -96,7 +113,7 @@ public struct ExpressionTranslator {
 
     /// What has been emitted, with enough of its kind to quote a number compared with text.
     struct Item {
-        enum Kind { case textColumn, integerColumn, number, comparison, ordering, between, operator_, other }
+        enum Kind { case textColumn, integerColumn, floatColumn, exactColumn, opaque, number, comparison, ordering, between, operator_, other }
         var text: String
         var kind: Kind
         /// For a text column: whether SQLite gives it TEXT affinity.
@@ -107,10 +124,12 @@ public struct ExpressionTranslator {
         /// Lowercased alias → the table it stands for.
         var aliases: [String: Table]
         var out: [Item] = []
+        var inQuery = false
         var inFrom = false
         var afterAs = false
 
         mutating func emit(_ text: String, _ kind: Item.Kind = .other, textAffinity: Bool = false) throws(Untranslatable) {
+            try Self.checkNeighbours(out.last, text, kind)
             // SQLite compares a TEXT-affinity column with an integer as text: `active = 1`
             // matches '1'. A decimal's text form is SQLite's own (1.50 reads '1.5'), and a column
             // without TEXT affinity compares numbers as numbers: both refused.
@@ -132,7 +151,46 @@ public struct ExpressionTranslator {
 
         static let binary = " COLLATE \"C\""
 
+        /// Operands whose meaning changes next to an operator (SQLite's dynamic types meeting
+        /// PostgreSQL's static ones) are refused there.
+        static func checkNeighbours(_ previous: Item?, _ text: String, _ kind: Item.Kind) throws(Untranslatable) {
+            let arithmetic: Set<String> = ["+", "-", "*", "/"]
+            let decimal = kind == .number && Int64(text.prefix { $0 != ":" }) == nil
+            let previousDecimal = previous?.kind == .number && Int64(previous!.text.prefix { $0 != ":" }) == nil
+            if previous?.kind == .opaque, [.operator_, .comparison, .ordering, .between].contains(kind) || text == "IN" || text.hasPrefix("IS") {
+                throw Untranslatable(reason: "a boolean, date or time column in an expression (SQLite holds 0/1 or text there)")
+            }
+            if text == "||", previous?.kind == .floatColumn || previous?.kind == .exactColumn || previousDecimal {
+                throw Untranslatable(reason: "a real joined as text (SQLite writes 2.0, PostgreSQL 2)")
+            }
+            if previous?.text == "||", kind == .floatColumn || kind == .exactColumn || decimal {
+                throw Untranslatable(reason: "a real joined as text (SQLite writes 2.0, PostgreSQL 2)")
+            }
+            if arithmetic.contains(text), previous?.kind == .exactColumn {
+                throw Untranslatable(reason: "arithmetic on a NUMERIC column (exact in PostgreSQL, floating point in SQLite)")
+            }
+            if let previous, arithmetic.contains(previous.text), kind == .exactColumn {
+                throw Untranslatable(reason: "arithmetic on a NUMERIC column (exact in PostgreSQL, floating point in SQLite)")
+            }
+        }
+
         mutating func emit(_ column: Column, sql: String) throws(Untranslatable) {
+            switch column.kind {
+            case .nocase:
+                throw Untranslatable(reason: "a COLLATE NOCASE column in an expression (PostgreSQL compares it with case)")
+            case .converted:
+                // Only shown as it is, in a view's select list.
+                guard let previous = out.last?.text, ["SELECT", "DISTINCT", ","].contains(previous), inQuery else {
+                    throw Untranslatable(reason: "a boolean, date or time column in an expression (SQLite holds 0/1 or text there)")
+                }
+                return try emit(sql, .opaque)
+            case .float:
+                return try emit(sql, .floatColumn)
+            case .exactNumeric:
+                return try emit(sql, .exactColumn)
+            case .plain:
+                break
+            }
             if column.isText {
                 try emit(sql, .textColumn, textAffinity: column.textAffinity)
             } else {
@@ -227,7 +285,7 @@ public struct ExpressionTranslator {
                     try state.emit("/", .operator_)
                 case "*" where !tables.isEmpty && (state.out.last?.text == "SELECT" || state.out.last?.text == "," || state.out.last?.text == "DISTINCT"):
                     try state.emit("*")
-                case "||", "+", "-", "*", "&", "|", "<<", ">>":
+                case "||", "+", "-", "*":
                     try state.emit(token.text, .operator_)
                 case "(", ")":
                     try state.emit(token.text)

@@ -21,12 +21,38 @@ enum MigrationGenerated {
                 guard let tokens = expressions[table.columns[c].name] else {
                     throw .init(reason: "its expression was not found in the CREATE TABLE text")
                 }
+                // SQLite keeps a fraction computed into an INTEGER column; PostgreSQL would round it.
+                if table.columns[c].decision.type.isInteger, mayHaveFractions(tokens, table) {
+                    throw .init(reason: "an integer column computed from values that may have fractions")
+                }
                 table.columns[c].generatedSQL = cast(try translator.translate(tokens), to: table.columns[c].decision.type)
             } catch {
                 table.columns[c].decision.warnings.append(
                     "generated column: migrated as a plain column holding SQLite's values: its expression does not translate (\(error.reason))")
             }
         }
+    }
+
+    /// Whether an expression may give a fraction: a decimal literal or a column that is not an
+    /// integer, outside `CAST(… AS INTEGER)` and `length(…)`, which give whole numbers.
+    static func mayHaveFractions(_ tokens: [SQLToken], _ table: MigrationPlan.Table) -> Bool {
+        var k = 0
+        while k < tokens.count {
+            let t = tokens[k]
+            if t.isWord("CAST") || t.isWord("LENGTH"), k + 1 < tokens.count, tokens[k + 1].isSymbol("("),
+               let inner = SQLiteTableSQL.parenthesized(tokens, at: k + 1),
+               t.isWord("LENGTH") || inner.last.map({ $0.text.uppercased().contains("INT") }) == true {
+                k += inner.count + 3
+                continue
+            }
+            if t.kind == .number, Int64(t.text) == nil { return true }
+            if t.kind == .word || t.kind == .quoted,
+               table.columns.contains(where: { $0.name.lowercased() == t.text.lowercased() && !$0.decision.type.isInteger }) {
+                return true
+            }
+            k += 1
+        }
+        return false
     }
 
     /// The expression as the column's definition uses it: cast to the column's type, except

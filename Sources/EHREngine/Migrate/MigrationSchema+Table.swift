@@ -125,8 +125,21 @@ extension MigrationSchema {
                 case "0", "false", "f": return "false"
                 default: throw .init(reason: "a boolean default that is no boolean spelling")
                 }
-            case (.number, _) where type.isText: return ExpressionTranslator.literal(sign + t.text)
+            // SQLite stores a fraction in an INTEGER column as a real, and writes a real in a
+            // TEXT column in its own form (1e3 as 1000.0): only whole numbers there.
+            case (.number, _) where type.isText || type.isInteger:
+                guard Int64(t.text) != nil else { throw .init(reason: "a default that is not a whole number in a \(type.sql) column") }
+                return type.isText ? ExpressionTranslator.literal(sign + t.text) : sign + t.text
+            case (.number, .date), (.number, .time), (.number, .timestamp), (.number, .timestamptz):
+                throw .init(reason: "a number as the default of a \(type.sql) column")
             case (.number, _): return sign + t.text
+            case (.string, .date), (.string, .time), (.string, .timestamp), (.string, .timestamptz):
+                // Only ISO forms, which PostgreSQL reads the same whatever its DateStyle.
+                guard t.text.range(of: #"^(\d{4}-\d\d-\d\d)?([ T]?\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d:\d\d)?$"#, options: .regularExpression) != nil,
+                      !t.text.isEmpty else {
+                    throw .init(reason: "a default that is no ISO date or time in a \(type.sql) column")
+                }
+                return ExpressionTranslator.literal(t.text)
             case (.string, _): return ExpressionTranslator.literal(t.text)
             case (.blob, .bytea): return "'\\x\(t.text)'::bytea"
             default: break
@@ -148,6 +161,9 @@ extension MigrationSchema {
         default:
             if words.contains("'now'") || words.contains("CURRENT_") { throw .init(reason: "a current-time form with no exact PostgreSQL equivalent") }
             return nil
+        }
+        if case .varchar(let n) = type, n < ["timestamp": 19, "date": 10, "time": 8, "epoch": 10][form] ?? 0 {
+            throw .init(reason: "the current \(form) does not fit a \(type.sql) column")
         }
         switch (form, type) {
         case ("timestamp", .timestamp): return "date_trunc('second', \(utc))"

@@ -192,11 +192,20 @@ extension MigrationSchema {
 
     /// Each column as the translator sees it: its PostgreSQL name and type, and SQLite's affinity.
     static func translatorColumns(_ table: MigrationPlan.Table) -> [String: ExpressionTranslator.Column] {
-        Dictionary(table.columns.map { c in
+        let nocase = Set(SQLiteTableSQL.nocaseColumns(table.info.sql).map { $0.lowercased() })
+        return Dictionary(table.columns.map { c in
             let declared = c.declared.uppercased()
             let textAffinity = !declared.contains("INT") && (declared.contains("CHAR") || declared.contains("CLOB") || declared.contains("TEXT"))
+            let kind: ExpressionTranslator.Column.Kind
+            switch c.decision.type {
+            case _ where nocase.contains(c.name.lowercased()): kind = .nocase
+            case .boolean, .date, .time, .timestamp, .timestamptz: kind = .converted
+            case .doublePrecision: kind = .float
+            case .numeric: kind = .exactNumeric
+            default: kind = .plain
+            }
             return (c.name, ExpressionTranslator.Column(sql: PostgresName.quote(c.targetName), isText: c.decision.type.isText,
-                                                        textAffinity: textAffinity, isInteger: c.decision.type.isInteger))
+                                                        textAffinity: textAffinity, isInteger: c.decision.type.isInteger, kind: kind))
         }, uniquingKeysWith: { first, _ in first })
     }
 }
