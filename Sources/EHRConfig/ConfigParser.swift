@@ -20,7 +20,7 @@ public enum ConfigParser {
                            hint: "fix the YAML syntax; 'ehrdata init' writes a valid sample")
         }
         let top = try Mapping(root, path: "", origin: origin,
-                              allowed: ["archive", "sources", "retention", "compression"])
+                              allowed: ["archive", "sources", "retention", "compression", "rules", "check", "drill"])
 
         let archiveNode = try top.required("archive")
         let archive = absolute(try top.string(archiveNode, "archive"), base: baseDirectory)
@@ -77,8 +77,10 @@ public enum ConfigParser {
             }
         }
 
-        return Configuration(archive: archive, sources: sources, retention: retention,
-                             compression: compression, origin: origin)
+        var configuration = Configuration(archive: archive, sources: sources, retention: retention,
+                                          compression: compression, origin: origin)
+        try parseCheckKeys(top, into: &configuration, base: baseDirectory)
+        return configuration
     }
 
     private static func parseSource(_ node: Node, index: Int, origin: String, base: String) throws -> SourceConfig {
@@ -147,7 +149,7 @@ public enum ConfigParser {
 }
 
 /// One YAML mapping being read strictly: unknown and duplicate keys are rejected up front.
-private struct Mapping {
+struct Mapping {
     let entries: [(key: String, keyMark: Mark?, value: Node)]
     let path: String
     let origin: String

@@ -1,0 +1,57 @@
+import ArgumentParser
+import EHRCore
+import EHREngine
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the data inside each source and the rules across them, read-only.",
+        discussion: """
+            Built-in checks: SQLite integrity_check (quick_check with --quick) and
+            foreign_key_check; PostgreSQL rows violating NOT VALID constraints, sequences
+            behind their column's max, and amcheck's B-tree check where the extension is
+            installed (else 'skipped'). Then the config's rules: 'keys' (every key of one
+            query exists in another's) and 'count' (two counts agree). Everything runs
+            read-only, each query under check.statement_timeout. The result is stored in the
+            archive for status and metrics (without an archive: a warning). No output holds a
+            row value; --show-keys lists the first missing keys of a keys rule (identifiers).
+
+            Examples:
+              ehrdata check
+              ehrdata check --source backend --quick
+              ehrdata check --rule appointment-patients-exist --show-keys
+              ehrdata check --json
+
+            Exit status: 0 consistent, 81 an inconsistency was found (even if another check
+            could not run), 82 a check could not run (a source unreachable, a rule in error),
+            64 usage, 66 no such source or rule, 78 configuration (a bad rule: its line).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .customLong("source"), help: "Check only this source (repeatable); rules whose sides are all among them run too.")
+    var sources: [String] = []
+
+    @Option(name: .customLong("rule"), help: "Run only this rule (repeatable).")
+    var rules: [String] = []
+
+    @Flag(help: "SQLite quick_check instead of integrity_check (skips index contents; faster).")
+    var quick = false
+
+    @Flag(help: "List the first missing keys of each keys rule (identifiers only, never clinical values).")
+    var showKeys = false
+
+    func run() throws {
+        let logger = global.makeLogger("check")
+        var results: [CheckResult] = []
+        try Output.run(json: global.json, {
+            let config = try global.loadConfiguration()
+            let report = try CheckEngine(configuration: config, logger: logger)
+                .run(.init(sources: sources, rules: rules, quick: quick, showKeys: showKeys))
+            results = report.results
+            return report
+        }) { report in
+            CheckText.table(report.results) + (report.stored ? "" : "\n(the result was not stored: no archive)")
+        }
+        if let failure = CheckText.failure(results, what: "check") { try Output.fail(failure, json: global.json) }
+    }
+}
