@@ -15,8 +15,15 @@ struct Check: ParsableCommand {
             archive for status and metrics (without an archive: a warning). No output holds a
             row value; --show-keys lists the first missing keys of a keys rule (identifiers).
 
+            --parity SQLITE POSTGRES runs migrate's parity proof on demand instead: each
+            table of the SQLite file (a configured source or a path) encoded as the
+            PostgreSQL columns' types, as migrate sends it, against the tables read back from
+            the schema (--schema, default public) of POSTGRES (a configured source or a
+            connection string): one result per table, parity:TABLE.
+
             Examples:
               ehrdata check
+              ehrdata check --parity backend 'host=db1 dbname=ehr' --schema backend
               ehrdata check --source backend --quick
               ehrdata check --rule appointment-patients-exist --show-keys
               ehrdata check --json
@@ -40,17 +47,34 @@ struct Check: ParsableCommand {
     @Flag(help: "List the first missing keys of each keys rule (identifiers only, never clinical values).")
     var showKeys = false
 
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Migrate's parity proof between a SQLite source or file and a PostgreSQL source or connection string.",
+                                                         valueName: "sqlite postgres"))
+    var parity: [String] = []
+
+    @Option(help: "With --parity: the PostgreSQL schema that holds the migrated tables.")
+    var schema: String = "public"
+
+    func validate() throws {
+        guard parity.isEmpty || parity.count == 2 else {
+            throw ValidationError("--parity takes two values, the SQLite source (or file) and the PostgreSQL source (or connection string)")
+        }
+        if !parity.isEmpty, !sources.isEmpty || !rules.isEmpty || quick || showKeys {
+            throw ValidationError("--parity runs alone: leave out --source, --rule, --quick and --show-keys")
+        }
+    }
+
     func run() throws {
         let logger = global.makeLogger("check")
         var results: [CheckResult] = []
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
-            let report = try CheckEngine(configuration: config, logger: logger)
-                .run(.init(sources: sources, rules: rules, quick: quick, showKeys: showKeys))
+            let engine = CheckEngine(configuration: config, logger: logger)
+            let report = parity.count == 2 ? try engine.parity(sqlite: parity[0], postgres: parity[1], schema: schema)
+                                           : try engine.run(.init(sources: sources, rules: rules, quick: quick, showKeys: showKeys))
             results = report.results
             return report
         }) { report in
-            CheckText.table(report.results) + (report.stored ? "" : "\n(the result was not stored: no archive)")
+            CheckText.table(report.results) + (report.stored || !parity.isEmpty ? "" : "\n(the result was not stored: no archive)")
         }
         if let failure = CheckText.failure(results, what: "check") { try Output.fail(failure, json: global.json) }
     }
