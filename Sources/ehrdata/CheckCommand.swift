@@ -21,8 +21,14 @@ struct Check: ParsableCommand {
             the schema (--schema, default public) of POSTGRES (a configured source or a
             connection string): one result per table, parity:TABLE.
 
+            --against SNAPSHOT reports what changed in the live sources since a snapshot
+            instead, one result per table, drift:TABLE (row counts and content digests; a
+            SQLite source's snapshot copy is restored into a scratch file to compare): after
+            an in-place restore, 0 proves the sources hold exactly the snapshot.
+
             Examples:
               ehrdata check
+              ehrdata check --against latest --source fhir
               ehrdata check --parity backend 'host=db1 dbname=ehr' --schema backend
               ehrdata check --source backend --quick
               ehrdata check --rule appointment-patients-exist --show-keys
@@ -51,6 +57,9 @@ struct Check: ParsableCommand {
                                                          valueName: "sqlite postgres"))
     var parity: [String] = []
 
+    @Option(help: "Report what changed in the live sources since this snapshot (id, unique prefix or 'latest'), per table.")
+    var against: String?
+
     @Option(help: "With --parity: the PostgreSQL schema that holds the migrated tables.")
     var schema: String = "public"
 
@@ -61,6 +70,9 @@ struct Check: ParsableCommand {
         if !parity.isEmpty, !sources.isEmpty || !rules.isEmpty || quick || showKeys {
             throw ValidationError("--parity runs alone: leave out --source, --rule, --quick and --show-keys")
         }
+        if against != nil, !parity.isEmpty || !rules.isEmpty || quick || showKeys {
+            throw ValidationError("--against takes only --source: leave out --parity, --rule, --quick and --show-keys")
+        }
     }
 
     func run() throws {
@@ -69,12 +81,18 @@ struct Check: ParsableCommand {
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
             let engine = CheckEngine(configuration: config, logger: logger)
-            let report = parity.count == 2 ? try engine.parity(sqlite: parity[0], postgres: parity[1], schema: schema)
-                                           : try engine.run(.init(sources: sources, rules: rules, quick: quick, showKeys: showKeys))
+            let report: CheckEngine.Report
+            if parity.count == 2 {
+                report = try engine.parity(sqlite: parity[0], postgres: parity[1], schema: schema)
+            } else if let against {
+                report = try engine.against(SnapshotSelector(against), sources: sources)
+            } else {
+                report = try engine.run(.init(sources: sources, rules: rules, quick: quick, showKeys: showKeys))
+            }
             results = report.results
             return report
         }) { report in
-            CheckText.table(report.results) + (report.stored || !parity.isEmpty ? "" : "\n(the result was not stored: no archive)")
+            CheckText.table(report.results) + (report.stored || !parity.isEmpty || against != nil ? "" : "\n(the result was not stored: no archive)")
         }
         if let failure = CheckText.failure(results, what: "check") { try Output.fail(failure, json: global.json) }
     }

@@ -88,20 +88,25 @@ import Testing
                 kind: count
                 left:  { source: backend, query: "SELECT 1" }
                 right: { source: \(f.fhirSource), query: "SELECT count(*) FROM pg_sleep(3)" }
+              - name: sqlite-too-slow
+                kind: count
+                left:  { source: backend, query: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000000) SELECT count(*) FROM c" }
+                right: { source: \(f.fhirSource), query: "SELECT 1" }
             check:
               statement_timeout: 1s
             """)
-        let r = try f.run(["check", "--rule", "failing-query", "--rule", "sqlite-writes", "--rule", "postgres-writes", "--rule", "too-slow", "--json"])
+        let r = try f.run(["check", "--rule", "failing-query", "--rule", "sqlite-writes", "--rule", "postgres-writes", "--rule", "too-slow", "--rule", "sqlite-too-slow", "--json"])
         #expect(r.status == 82, "\(r.stderr)")
         let (_, byName) = try CheckFixture.results(r)
         func detail(_ name: String) -> String { byName["rule:" + name]?["detail"] as? String ?? "" }
-        for name in ["failing-query", "sqlite-writes", "postgres-writes", "too-slow"] {
+        for name in ["failing-query", "sqlite-writes", "postgres-writes", "too-slow", "sqlite-too-slow"] {
             #expect(byName["rule:" + name]?["status"] as? String == "error", "\(name): \(byName["rule:" + name] ?? [:])")
         }
         #expect(detail("failing-query").contains("'each' on source 'backend'") && detail("failing-query").contains("no_such_column"))
         #expect(detail("sqlite-writes").contains("tries to write"))
         #expect(detail("postgres-writes").contains("'exists_in' on source '\(f.fhirSource)'") && detail("postgres-writes").contains("tries to write"))
         #expect(detail("too-slow").contains("statement_timeout (1s)"))
+        #expect(detail("sqlite-too-slow").contains("'left' on source 'backend'") && detail("sqlite-too-slow").contains("statement_timeout (1s)"))
         // Nothing was written.
         #expect(try f.server.value(f.fhir, "SELECT count(*) FROM patient") == before)
         #expect(try Run.sqlite3(f.workspace.source, "SELECT count(*) FROM appointment;\n").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "31")
