@@ -2,14 +2,11 @@ import CLibPQ
 
 extension PostgresConnection {
     /// `COPY … TO STDOUT` read one row at a time by the caller (a pull, where `copyOut` pushes):
-    /// what lets `check` merge two sorted streams with one row of each in memory.
+    /// what lets `check` merge two sorted streams with one row of each in memory. The query is
+    /// only sent here (PQsendQuery): the server sorts while the caller prepares the other side;
+    /// the first `next()` waits for the COPY to start and throws the query's error, if any.
     public func copyOutStream(_ sql: String) throws -> CopyOutStream {
-        let start = PQexec(handle, sql)
-        guard let start, PQresultStatus(start) == PGRES_COPY_OUT else {
-            _ = try PostgresResult(start, connection: handle, context: "starting COPY")
-            throw PostgresError(message: "COPY did not start", context: "starting COPY")
-        }
-        PQclear(start)
+        guard PQsendQuery(handle, sql) == 1 else { throw PostgresError(libpq: handle, context: "starting COPY") }
         return CopyOutStream(connection: self)
     }
 }
@@ -18,6 +15,7 @@ extension PostgresConnection {
 public final class CopyOutStream {
     let connection: PostgresConnection
     private var buffer: UnsafeMutablePointer<CChar>?
+    private var started = false
     private var done = false
 
     init(connection: PostgresConnection) { self.connection = connection }
@@ -32,6 +30,7 @@ public final class CopyOutStream {
     public func next() throws -> UnsafeRawBufferPointer? {
         if let buffer { PQfreemem(buffer); self.buffer = nil }
         guard !done else { return nil }
+        if !started { try start() }
         var out: UnsafeMutablePointer<CChar>?
         let n = PQgetCopyData(connection.handle, &out, 0)
         if n > 0, let out {
@@ -46,7 +45,24 @@ public final class CopyOutStream {
         throw PostgresError(libpq: connection.handle, context: "reading COPY data")
     }
 
+    /// Waits for the query's first result: COPY_OUT, or the error that stopped it.
+    private func start() throws {
+        started = true
+        let first = PQgetResult(connection.handle)
+        guard let first, PQresultStatus(first) == PGRES_COPY_OUT else {
+            done = true
+            var failure: Error?
+            do { _ = try PostgresResult(first, connection: connection.handle, context: "starting COPY") } catch { failure = error }
+            while let more = PQgetResult(connection.handle) { PQclear(more) }
+            throw failure ?? PostgresError(message: "COPY did not start", context: "starting COPY")
+        }
+        PQclear(first)
+    }
+
     private func finish(draining: Bool) throws {
+        if !started {
+            do { try start() } catch { return }
+        }
         if draining {
             var out: UnsafeMutablePointer<CChar>?
             while PQgetCopyData(connection.handle, &out, 0) > 0 { if let p = out { PQfreemem(p) }; out = nil }
