@@ -124,6 +124,15 @@ import Testing
         expectFailure(try f.run(["check"]), code: 78, mentions: ["ehrdata.yaml:13", "billing", "not a configured source"])
     }
 
+    @Test(arguments: ["check", "drill"])
+    func helpNamesTheExitStatuses(_ command: String) throws {
+        let r = try Run.ehrdata([command, "--help"])
+        #expect(r.status == 0)
+        for text in ["Examples:", "Exit status", "81", "82", "--json"] {
+            #expect(r.stdout.contains(text), "\(command) --help lacks \(text)")
+        }
+    }
+
     @Test func withoutAnArchiveCheckRunsAndWarns() throws {
         let f = try CheckFixture()
         try FileManager.default.removeItem(atPath: f.workspace.archive)

@@ -49,8 +49,7 @@ struct RuleRunner {
                     if showKeys > 0 { result.missingKeys = merge.shown.map { String(decoding: $0, as: UTF8.self) } }
                     return result
                 }
-            } catch let error as KeyMergeError {
-                guard case .unsorted(let side) = error else { fatalError() }
+            } catch KeyMergeError.unsorted(let side) {
                 return CheckResult(name: name, source: rule.first.source, kind: rule.kind.rawValue, status: .error,
                                    detail: "the keys of '\(side)' did not arrive sorted; report this")
             } catch {
