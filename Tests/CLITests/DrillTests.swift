@@ -85,6 +85,27 @@ import Testing
         #expect(try f.scratchFiles().isEmpty)
     }
 
+    @Test func drillConnectionPutsTheScratchDatabaseOnAnotherServer() throws {
+        let f = try CheckFixture()
+        try f.repair()
+        let other = try PGServer(variable: "EHRDATA_TEST_PG2")
+        try f.writeConfig(rules: f.defaultRules, extra: "drill:\n  connection: \"\(other.connection("postgres"))\"")
+        #expect(try f.run(["backup"]).status == 0)
+        let drill = try Background(["drill", "--scratch-dir", f.scratch.path, "--json"], config: f.workspace.config,
+                                   environment: ["EHRDATA_TEST_PAUSE_AT": "drill-before-checks"])
+        defer { drill.killIfRunning() }
+        try requirePaused(drill, at: "drill-before-checks")
+        let key = f.fhirSource.replacingOccurrences(of: "-", with: "_")
+        let onOther = try other.rows("postgres", "SELECT datname FROM pg_database WHERE datname LIKE \(literal("ehrdata_drill_%" + key))")
+        #expect(onOther.count == 1, "scratch databases on the drill server: \(onOther)")
+        #expect(try f.scratchDatabases().isEmpty, "nothing on the source's own server")
+        drill.resume()
+        let r = finishBackground(drill, what: "drill")
+        #expect(r.status == 0, "\(r.stderr)")
+        try f.expectResults(r, failing: [:], amcheck: "pass")
+        #expect(try other.rows("postgres", "SELECT datname FROM pg_database WHERE datname LIKE \(literal("ehrdata_drill_%" + key))").isEmpty)
+    }
+
     @Test func aSnapshotThatDoesNotVerifyIsNotDrilled() throws {
         let f = try CheckFixture()
         #expect(try f.run(["backup"]).status == 0)
