@@ -27,6 +27,7 @@ import Foundation
 ///   migrate: `migrate-loaded-part` (after each loaded part), `migrate-before-proof`,
 ///   `migrate-swap-begin`, `migrate-swap-rename` (--replace, before the renames),
 ///   `migrate-swap-commit` and `migrate-swap-committed`.
+///   drill: `drill-before-checks` (every source restored into its scratch place, nothing checked).
 /// - `EHRDATA_TEST_KILL_AT=POINT`: SIGKILL at that checkpoint (with a pause at another one, a
 ///   test can set the scene, then have the process die at a later step). Also
 ///   `sqlite-undo-database-aside`: undoing a finished swap, after the restored database was moved

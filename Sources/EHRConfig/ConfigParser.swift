@@ -20,7 +20,7 @@ public enum ConfigParser {
                            hint: "fix the YAML syntax; 'ehrdata init' writes a valid sample")
         }
         let top = try Mapping(root, path: "", origin: origin,
-                              allowed: ["archive", "sources", "retention", "compression", "log", "on_failure"])
+                              allowed: ["archive", "sources", "retention", "compression", "log", "on_failure", "rules", "check", "drill"])
 
         let archiveNode = try top.required("archive")
         let archive = absolute(try top.string(archiveNode, "archive"), base: baseDirectory)
@@ -80,6 +80,7 @@ public enum ConfigParser {
         var configuration = Configuration(archive: archive, sources: sources, retention: retention,
                                           compression: compression, origin: origin)
         try parseOperationKeys(top, into: &configuration)
+        try parseCheckKeys(top, into: &configuration, base: baseDirectory)
         return configuration
     }
 

@@ -11,6 +11,10 @@ public struct Configuration: Sendable, Equatable {
     public var operations = Operations()
     /// The file it was read from, for messages.
     public var origin: String
+    /// `rules`, `check` and `drill` (Check/Rules.swift).
+    public var rules: [Rule] = []
+    public var check = CheckSettings()
+    public var drill = DrillSettings()
 
     public init(archive: String, sources: [SourceConfig], retention: Retention = .init(),
                 compression: Compression = .init(), origin: String) {

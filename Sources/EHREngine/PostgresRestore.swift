@@ -45,6 +45,9 @@ final class PostgresRestore {
     var createdRoles: [String] = []
     var attributesNotGranted: [RestoreEngine.RoleAttribute] = []
     private var published = false
+    /// drill: the scratch database keeps its mark after the load, so that a drill killed during
+    /// its checks leaves a database the next one drops (PostgresRestore+Leftovers.swift).
+    var keepsLeftoverMark = false
 
     static let nameLimit = 63
 
@@ -184,7 +187,7 @@ final class PostgresRestore {
             try finishSequencesAndViews()
             try verifySequences()
         }
-        if createdWork { try admin.execute("COMMENT ON DATABASE \(PostgresConnection.identifier(work)) IS NULL") }
+        if createdWork, !keepsLeftoverMark { try admin.execute("COMMENT ON DATABASE \(PostgresConnection.identifier(work)) IS NULL") }
         logger.info("postgres database loaded and verified", metadata: ["source": "\(source.name)", "database": "\(work)"])
     }
 

@@ -20,6 +20,8 @@ public final class SQLiteConnection {
     public let path: String
     /// Kept alive as long as the connection, which may use it until closed.
     private let vfs: SQLiteVFS?
+    /// The limit `setDeadline` set, kept alive while SQLite's progress handler points at it.
+    var deadlineBox: DeadlineBox?
 
     /// Opens `path`, on `vfs` if given (else the default VFS). `busyTimeoutMilliseconds` is how
     /// long a statement waits for another process's lock before failing with SQLITE_BUSY.

@@ -25,10 +25,13 @@ struct EHRData: ParsableCommand {
             /etc/ehrdata/ehrdata.yaml. Exit statuses (docs/EXIT-CODES.md): 0 ok, 1
             failure, 64 usage, 65 verification failed, 66 not found, 73 target exists, 75
             locked or in use, 76 unsupported format, 78 configuration, 79 values do not
-            fit (migrate), 80 parity check failed (migrate), 84 source damaged.
+            fit (migrate), 80 parity check failed (migrate), 81 inconsistency found (check,
+            drill), 82 a check could not run, 84 source damaged.
             """,
         version: EHRVersion.current,
-        subcommands: [Init.self, Backup.self, List.self, Show.self, Verify.self, Restore.self, Migrate.self, Config.self]
+        subcommands: [Init.self, Backup.self, List.self, Show.self, Verify.self, Restore.self, Migrate.self, Config.self,
+                      Check.self,
+                      Drill.self]
     )
 
     /// As swift-argument-parser's own `main`, except that a command-line mistake reads like

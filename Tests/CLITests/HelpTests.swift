@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 @Suite struct HelpTests {
-    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["show"], ["verify"], ["restore"], ["migrate"], ["config", "check"]])
+    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["show"], ["verify"], ["restore"], ["migrate"], ["config", "check"], ["check"], ["drill"]])
     func everyCommandHasHelpWithExamples(_ command: [String]) throws {
         let r = try Run.ehrdata(command + ["--help"])
         #expect(r.status == 0)
@@ -20,6 +20,7 @@ import Testing
             #expect(c.status == 0)
             #expect(c.stdout.contains("restore"))
             #expect(c.stdout.contains("migrate") && c.stdout.contains("on-mismatch"))
+            #expect(c.stdout.contains("show-keys") && c.stdout.contains("scratch-dir") && c.stdout.contains("drill"))
         }
     }
 

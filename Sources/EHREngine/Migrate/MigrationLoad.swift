@@ -59,15 +59,8 @@ struct MigrationLoad {
             while try statement.step() {
                 ordinal += 1
                 let start = buffer.count
-                let count = UInt16(decisions.count)
-                buffer.append(UInt8(count >> 8)); buffer.append(UInt8(count & 0xFF))
-                var failed: (column: Int, problem: String)?
-                for c in decisions.indices {
-                    let value = statement.value(at: Int32(c) + offset)
-                    if rejectNullKeys, keyColumns.contains(c), case .null = value { failed = (c, "NULL in the primary key"); break }
-                    if !ValueEncoder.encode(value, as: decisions[c], into: &buffer) { failed = (c, "does not fit \(decisions[c].type.sql)"); break }
-                }
-                if let failed {
+                if let failed = Self.encodeRow(statement, offset: offset, decisions: decisions,
+                                               nullRejected: rejectNullKeys ? keyColumns : [], into: &buffer) {
                     buffer.removeSubrange(start...)
                     let position = offset == 1 ? statement.int64(at: 0) : ordinal
                     guard let rejects else { throw Self.changedUnderneath(table, failed.column, position) }
@@ -94,6 +87,22 @@ struct MigrationLoad {
         }
         progress.add(rows: sinceReport)
         return part
+    }
+
+    /// Appends the current row of `statement` as one COPY BINARY tuple, each value encoded as its
+    /// column's decision says (also what `check --parity` digests). Returns the first column
+    /// whose value does not fit (or is a NULL in `nullRejected`), with the tuple left unfinished
+    /// in `buffer` for the caller to cut off.
+    static func encodeRow(_ statement: SQLiteStatement, offset: Int32, decisions: [ColumnDecision], nullRejected: Set<Int>,
+                          into buffer: inout [UInt8]) -> (column: Int, problem: String)? {
+        let count = UInt16(decisions.count)
+        buffer.append(UInt8(count >> 8)); buffer.append(UInt8(count & 0xFF))
+        for c in decisions.indices {
+            let value = statement.value(at: Int32(c) + offset)
+            if nullRejected.contains(c), case .null = value { return (c, "NULL in the primary key") }
+            if !ValueEncoder.encode(value, as: decisions[c], into: &buffer) { return (c, "does not fit \(decisions[c].type.sql)") }
+        }
+        return nil
     }
 
     /// The tuple as the proof sees it: a bytea field replaced by the SHA-256 of its bytes, which
