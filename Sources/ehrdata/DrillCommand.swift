@@ -37,6 +37,8 @@ struct Drill: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger("drill")
+        let progress = ProgressDisplay()
+        defer { progress.stop() }
         var results: [CheckResult] = []
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()

@@ -84,6 +84,8 @@ public struct DrillEngine {
                     let copy = try ScratchCopy(source: source, archive: archive, snapshot: id, stamp: stamp, scratch: scratch,
                                                server: servers[source.name], logger: logger)
                     copies.append(copy)
+                    ProgressMeter.shared.begin("drill restore \(source.name)", total: source.files.reduce(Int64(0)) { $0 + $1.uncompressed.size })
+                    defer { ProgressMeter.shared.end() }
                     do { try copy.materialize() } catch { throw ErrorMapping.map(error, source: source.name) }
                 }
             }
