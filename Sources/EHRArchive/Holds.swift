@@ -43,6 +43,14 @@ public struct Hold: Sendable, Equatable, Codable {
     public var heldAt: String?
     public var readable: Bool
 
+    public init(snapshot: String, reason: String, heldBy: String?, heldAt: String?, readable: Bool) {
+        self.snapshot = snapshot
+        self.reason = reason
+        self.heldBy = heldBy
+        self.heldAt = heldAt
+        self.readable = readable
+    }
+
     /// One line for `list`, `status` and prune's reasons.
     public var summary: String {
         readable ? "\(reason) (by \(heldBy ?? "?") at \(heldAt ?? "?"))" : reason

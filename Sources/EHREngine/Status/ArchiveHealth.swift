@@ -94,7 +94,7 @@ public struct ArchiveHealth: Codable, Sendable {
                 let finished = Timestamp.parseISO(m.finishedAt) ?? started
                 lastGood = LastGood(snapshot: id.rawValue, startedAt: m.startedAt, finishedAt: m.finishedAt,
                                     ageSeconds: max(0, now.timeIntervalSince(finished)),
-                                    durationSeconds: max(0, finished.timeIntervalSince(started)),
+                                    durationSeconds: (max(0, finished.timeIntervalSince(started)) * 1000).rounded() / 1000,
                                     compressedSize: s.compressedSize, uncompressedSize: s.uncompressedSize)
             }
             let lastVerify = holding.compactMap { id, _ in
