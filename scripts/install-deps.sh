@@ -13,7 +13,8 @@ fi
 set -euo pipefail
 
 # zstd: the CLI, to check by hand (and in tests) that zstd archives decompress without ehrdata.
-PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev libdeflate-dev postgresql sqlite3 zstd)
+# python3-prometheus-client: a real Prometheus text-format parser, for the metrics file's tests.
+PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev libdeflate-dev postgresql sqlite3 zstd python3-prometheus-client)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

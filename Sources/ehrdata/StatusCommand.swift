@@ -62,10 +62,10 @@ struct Status: ParsableCommand {
 
 enum StatusText {
     static func age(_ seconds: Double) -> String {
-        if seconds < 120 { return "\(Int(seconds))s" }
-        if seconds < 7200 { return "\(Int(seconds / 60))m" }
-        if seconds < 172_800 { return "\(Int(seconds / 3600))h" }
-        return "\(Int(seconds / 86_400))d"
+        if seconds < 120 { return "\(Int(seconds.rounded()))s" }
+        if seconds < 7200 { return "\(Int((seconds / 60).rounded()))m" }
+        if seconds < 172_800 { return "\(Int((seconds / 3600).rounded()))h" }
+        return "\(Int((seconds / 86_400).rounded()))d"
     }
 
     static func render(_ h: ArchiveHealth) -> String {

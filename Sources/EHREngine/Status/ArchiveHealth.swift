@@ -131,7 +131,8 @@ public struct ArchiveHealth: Codable, Sendable {
         return Int64((Double(total) / days).rounded())
     }
 
-    /// The bytes of every regular file under `root`, no link followed.
+    /// The bytes of every regular file under `root`, no link followed; not the lock files, whose
+    /// content only names a running holder.
     static func bytes(under root: String) -> Int64 {
         var total: Int64 = 0
         func walk(_ path: String, depth: Int) {
@@ -141,7 +142,7 @@ public struct ArchiveHealth: Codable, Sendable {
                 var st = stat()
                 guard lstat(full, &st) == 0 else { continue }
                 switch st.st_mode & S_IFMT {
-                case S_IFREG: total += Int64(st.st_size)
+                case S_IFREG: if !(depth == 0 && name.hasSuffix(".lock")) { total += Int64(st.st_size) }
                 case S_IFDIR: walk(full, depth: depth + 1)
                 default: break
                 }
