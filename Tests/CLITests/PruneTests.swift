@@ -26,9 +26,10 @@ import Testing
         // every count used up).
         let expected = ["20261205T020000", "20261204T090000", "20261202T140000", "20261130T020000", "20261124T020000", "20261115T020000"]
 
-        let before = try ws.archiveState()
+        let before = try ws.archiveState(), times = try Self.modificationTimes(ws.archive)
         let dry = try ws.json(["prune", "--dry-run", "--json"])
         #expect(try ws.archiveState() == before, "--dry-run changed the archive")
+        #expect(try Self.modificationTimes(ws.archive) == times, "--dry-run changed a file's time")
         let decisions = dry["snapshots"] as! [[String: Any]]
         #expect(decisions.filter { $0["keep"] as! Bool }.map { String(($0["id"] as! String).prefix(15)) } == expected)
         let reasons = Dictionary(uniqueKeysWithValues: decisions.map { (String(($0["id"] as! String).prefix(15)), $0["reasons"] as! [String]) })
@@ -48,6 +49,17 @@ import Testing
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: ws.archive + "/removing")) ?? []).isEmpty)
         // A second prune keeps the same: the rules are stable.
         #expect((try ws.json(["prune", "--json"])["removed"] as! [String]).isEmpty)
+    }
+
+    /// Every entry's modification time (lock files aside: they are opened, never written, by a reader).
+    static func modificationTimes(_ root: String) throws -> [String: Date] {
+        var times: [String: Date] = [:]
+        let walker = try #require(FileManager.default.enumerator(atPath: root))
+        while let rel = walker.nextObject() as? String {
+            if rel.hasSuffix(".lock") { continue }
+            times[rel] = try FileManager.default.attributesOfItem(atPath: root + "/" + rel)[.modificationDate] as? Date
+        }
+        return times
     }
 
     @Test func aHeldSnapshotSurvivesUntilReleased() throws {
