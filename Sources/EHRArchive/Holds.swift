@@ -58,9 +58,15 @@ public struct Hold: Sendable, Equatable, Codable {
 }
 
 extension Archive {
-    /// Every hold, by snapshot id. An unreadable record still holds its snapshot.
-    public func holds() -> [String: Hold] {
-        guard let entries = try? self.entries(HoldRecord.directory) else { return [:] }
+    /// Every hold, by snapshot id. An unreadable record still holds its snapshot. A `holds`
+    /// that cannot be read (a link, a file) gives none here; prune uses `checkedHolds()`.
+    public func holds() -> [String: Hold] { (try? checkedHolds()) ?? [:] }
+
+    /// As `holds()`, but a `holds` that exists and cannot be listed is an error (damage, 65):
+    /// prune must not take "cannot see the holds" for "nothing is held".
+    public func checkedHolds() throws -> [String: Hold] {
+        let entries: [(name: String, type: EntryType)]
+        do { entries = try self.entries(HoldRecord.directory) } catch let error as EHRError where error.kind == .notFound { return [:] }
         var result: [String: Hold] = [:]
         for entry in entries where entry.name.hasSuffix(".json") {
             let idText = String(entry.name.dropLast(5))

@@ -15,7 +15,8 @@ struct Status: ParsableCommand {
             commands exist.) Reads the archive only; a running backup does not block it.
 
             With --max-age, exits 83 when a configured source's last good backup is older
-            than that, or there is none: for monitoring and cron.
+            than that, or there is none: for monitoring and cron. With --json the report
+            then names them in "staleSources".
 
             Examples:
               ehrdata status
@@ -43,7 +44,8 @@ struct Status: ParsableCommand {
         var health: ArchiveHealth?
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
-            health = try StatusEngine(configuration: config, logger: global.makeLogger("status"), lockWait: try lock.seconds).run()
+            health = try StatusEngine(configuration: config, logger: global.makeLogger("status"), lockWait: try lock.seconds)
+                .run(maxAge: maxAge.flatMap(DurationText.seconds))
             return health!
         }) { h in StatusText.render(h) }
         if let maxAge, let health, let seconds = DurationText.seconds(maxAge) {

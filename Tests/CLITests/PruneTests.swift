@@ -26,10 +26,10 @@ import Testing
         // every count used up).
         let expected = ["20261205T020000", "20261204T090000", "20261202T140000", "20261130T020000", "20261124T020000", "20261115T020000"]
 
-        let before = try ws.archiveState(), times = try Self.modificationTimes(ws.archive)
+        let before = try ws.archiveState(), mtimes = try Self.modificationTimes(ws.archive)
         let dry = try ws.json(["prune", "--dry-run", "--json"])
         #expect(try ws.archiveState() == before, "--dry-run changed the archive")
-        #expect(try Self.modificationTimes(ws.archive) == times, "--dry-run changed a file's time")
+        #expect(try Self.modificationTimes(ws.archive) == mtimes, "--dry-run changed a file's time")
         let decisions = dry["snapshots"] as! [[String: Any]]
         #expect(decisions.filter { $0["keep"] as! Bool }.map { String(($0["id"] as! String).prefix(15)) } == expected)
         let reasons = Dictionary(uniqueKeysWithValues: decisions.map { (String(($0["id"] as! String).prefix(15)), $0["reasons"] as! [String]) })
@@ -142,6 +142,19 @@ import Testing
         #expect(try Run.sqlite3(target, "PRAGMA integrity_check;").stdout == "ok\n")
         #expect(prune.finish().status == 0)
         #expect(!(try ws.snapshotIDs().contains(oldest)))
+    }
+
+    /// A linked `holds/` or `removing/` is damage: prune removes nothing and deletes nothing
+    /// through the link.
+    @Test(arguments: ["holds", "removing"])
+    func aLinkedHoldsOrRemovingDirectoryStopsPrune(_ name: String) throws {
+        let ws = try Self.workspace(retention: "keep_last: 1", times: ["20261201T020000Z", "20261202T020000Z"])
+        let outside = ws.dir.file("outside")
+        try FileManager.default.createDirectory(atPath: outside + "/keep", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: ws.archive + "/" + name, withDestinationPath: outside)
+        expectFailure(try ws.run(["prune"]), code: 65, mentions: [name, "symbolic link"])
+        #expect(try ws.snapshotIDs().count == 2)
+        #expect(FileManager.default.fileExists(atPath: outside + "/keep"))
     }
 
     @Test(arguments: ["prune-after-unpublish", "prune-mid-delete", "prune-after-delete"])

@@ -22,6 +22,10 @@ import Testing
         expectFailure(stale, code: 83, mentions: ["backend", "3d old", "--max-age 26h"])
         #expect(try ws.run(["status", "--max-age", "4d"], environment: ["EHRDATA_TEST_NOW": "20261204T020000Z"]).status == 0)
         #expect(try ws.run(["status", "--max-age", "soon"]).status == 64)
+        let staleJSON = try ws.run(["status", "--max-age", "26h", "--json"], environment: ["EHRDATA_TEST_NOW": "20261204T020000Z"])
+        #expect(staleJSON.status == 83)
+        let report = try JSONSerialization.jsonObject(with: Data(staleJSON.stdout.utf8)) as? [String: Any]
+        #expect(report?["staleSources"] as? [String] == ["backend"])
 
         let json = try ws.run(["status", "--json"], environment: ["EHRDATA_TEST_NOW": "20261201T030000Z"])
         let health = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])

@@ -56,7 +56,7 @@ public struct PruneEngine {
             finished = try finishEarlierRemovals(archive)
         }
 
-        let holds = archive.holds()
+        let holds = try archive.checkedHolds()
         let ids = try archive.snapshotIDs(ignored: { Warnings.notASnapshot($0, logger) })
         var candidates: [RetentionCandidate] = []
         for id in ids {

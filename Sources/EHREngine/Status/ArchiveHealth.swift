@@ -70,6 +70,10 @@ public struct ArchiveHealth: Codable, Sendable {
     public var nightsLeft: Int64?
     /// The newest successful verify of any snapshot (seconds since 1970), for the metrics.
     public var lastVerifySuccess: String?
+    /// With `status --max-age`: the limit, and the configured sources whose last good backup is
+    /// older or missing (exit 83 when not empty).
+    public var maxAgeSeconds: Double?
+    public var staleSources: [String]?
 
     /// Reads the archive; the caller holds at least the reader lock.
     public static func gather(archive: Archive, configuration: Configuration, now: Date, logger: Logger) -> ArchiveHealth {

@@ -16,11 +16,16 @@ public struct StatusEngine {
         self.lockWait = lockWait
     }
 
-    public func run() throws -> ArchiveHealth {
+    public func run(maxAge: Double? = nil) throws -> ArchiveHealth {
         let archive = try Archive.open(at: configuration.archive)
         let lock = try ArchiveLock(archive: archive, mode: .reader, command: "status", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
-        return ArchiveHealth.gather(archive: archive, configuration: configuration, now: TestHooks.now(), logger: logger)
+        var health = ArchiveHealth.gather(archive: archive, configuration: configuration, now: TestHooks.now(), logger: logger)
+        if let maxAge {
+            health.maxAgeSeconds = maxAge
+            health.staleSources = Self.stale(health, maxAge: maxAge).map(\.name)
+        }
+        return health
     }
 
     /// The configured sources whose last good backup is older than `maxAge` seconds, or missing.
