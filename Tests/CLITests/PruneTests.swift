@@ -87,6 +87,22 @@ import Testing
         #expect(try ws.snapshotIDs().count == 1)
     }
 
+    /// A snapshot whose verify failed is not "good": the newest one that passed stays too.
+    @Test func aSnapshotThatFailedVerifyDoesNotPushTheLastGoodOneOut() throws {
+        let ws = try Self.workspace(retention: "keep_last: 1", times: ["20261201T020000Z", "20261202T020000Z", "20261203T020000Z"])
+        let ids = try ws.snapshotIDs()
+        let data = ws.snapshotDirectory(ids[2]) + "/data/backend.sqlite.gz"
+        let handle = try #require(FileHandle(forWritingAtPath: data))
+        try handle.seek(toOffset: 100)
+        handle.write(Data([0, 1, 2, 3]))
+        try handle.close()
+        #expect(try ws.run(["verify", ids[2]]).status == 65)
+        let pruned = try ws.json(["prune", "--json"])
+        #expect(pruned["removed"] as? [String] == [ids[0]])
+        let kept = (pruned["snapshots"] as! [[String: Any]]).first { $0["id"] as? String == ids[1] }
+        #expect(kept?["reasons"] as? [String] == ["newest snapshot of source backend that passed its integrity check"])
+    }
+
     @Test func holdRefusesABadReason() throws {
         let ws = try Self.workspace(retention: "keep_last: 1", times: ["20261201T020000Z"])
         #expect(try ws.run(["hold", "latest", "--reason", "  "]).status == 64)

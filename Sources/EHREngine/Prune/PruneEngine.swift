@@ -63,9 +63,12 @@ public struct PruneEngine {
             let date = id.date ?? .distantPast
             do {
                 let m = try archive.manifest(of: id)
+                // Failed its integrity check: the backup found the source damaged, or a verify
+                // found the snapshot's own data damaged (its verdict stays FAILED).
+                let verifyFailed = VerifyRecord.load(from: archive, id: id)?.ok == false
+                let damaged = m.sources.filter { $0.sourceDamaged || verifyFailed }.map(\.name)
                 candidates.append(RetentionCandidate(id: id.rawValue, date: date, sources: m.sources.map(\.name),
-                                                     damagedSources: Set(m.sources.filter(\.sourceDamaged).map(\.name)),
-                                                     hold: holds[id.rawValue]?.summary))
+                                                     damagedSources: Set(damaged), hold: holds[id.rawValue]?.summary))
             } catch {
                 candidates.append(RetentionCandidate(id: id.rawValue, date: date, sources: [],
                                                      hold: holds[id.rawValue]?.summary, unreadable: true))
