@@ -106,7 +106,8 @@ struct Metrics: ParsableCommand {
             verify, prune, hold, release) writes to 'metrics.textfile' when the config
             names one (node_exporter's textfile collector): last success time, success,
             duration and sizes of each source's backup, snapshot count, archive size, last
-            successful verify.
+            successful verify. The output is always that text format ('status --json'
+            has the same figures as JSON).
 
             Examples:
               ehrdata metrics
