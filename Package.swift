@@ -26,7 +26,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", providers: [.apt(["libdeflate-dev"])]),
-        // Linux system calls Glibc's Swift module does not export (renameat2).
+        // Linux system calls Glibc's Swift module does not export (renameat2, copy_file_range).
         .systemLibrary(name: "CPosix", path: "Sources/CPosix"),
 
         // Vocabulary and pure logic: no C, no I/O.
@@ -48,7 +48,7 @@ let package = Package(
         ]),
         // One type per use case.
         .target(name: "EHREngine", dependencies: [
-            "EHRCore", "EHRConfig", "EHRArchive", "EHRCompression", "EHRSQLite", "EHRPostgres",
+            "EHRCore", "EHRConfig", "EHRArchive", "EHRCompression", "EHRSQLite", "EHRPostgres", "CPosix",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),

@@ -164,6 +164,9 @@ def parse_args():
     p.add_argument("--text-in-real", type=int, default=0, metavar="N",
                    help="store text ('pending', 'n/a', '<5') in N rows of observations.value_num, a REAL "
                         "column, as applications do (default 0: none)")
+    p.add_argument("--no-edge-rows", action="store_true",
+                   help="leave out the fixed boundary rows (int64 ids, 1e-300, infinities): for benchmarks "
+                        "against tools that fail on them")
     a = p.parse_args()
     if a.size_mb <= 0:
         p.error("--size-mb must be > 0")
@@ -325,7 +328,8 @@ def main():
         con.execute(f"PRAGMA {pragma}")
     con.executescript(SCHEMA)
     con.execute("BEGIN")
-    g.edge_cases()
+    if not a.no_edge_rows:
+        g.edge_cases()
     for i in range(n_patients):
         g.patient()
         if i % 2000 == 1999:  # bounded memory; big transactions

@@ -41,3 +41,14 @@ static inline int ehr_clear_nonblock(int fd) {
     if (flags < 0) return -1;
     return fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 }
+
+// copy_file_range: the kernel copies between two files without the bytes passing through us.
+// Glibc's Swift module hides it (it needs _GNU_SOURCE): the raw system call.
+static inline long ehr_copy_file_range(int in, int out, unsigned long length) {
+#ifdef SYS_copy_file_range
+    return syscall(SYS_copy_file_range, in, (void *)0, out, (void *)0, length, 0u);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}

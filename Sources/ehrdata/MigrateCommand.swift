@@ -9,13 +9,17 @@ struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Move a SQLite database into PostgreSQL once: every row, every value, proven.",
         discussion: """
-            Reads one moment of SOURCE (a private copy, so the application may keep
-            writing), chooses each column's PostgreSQL type from its declared type and its
+            Reads one moment of SOURCE while the application keeps writing (a WAL database
+            in place, through connections pinned to one commit; otherwise a private copy),
+            chooses each column's PostgreSQL type from its declared type and its
             values (docs/MIGRATION.md), loads every table over --jobs connections into a
             staging schema, adds primary keys and identities, then proves parity: every
             table is read back and compared with what SQLite held (row count and content
-            digest). Only then, in one transaction, are the tables put into --schema. A
-            failed or killed run leaves the target as it was; the next run cleans up.
+            digest). Constraints, defaults, indexes and views follow the data; what does not
+            translate (triggers, virtual tables, SQLite-only expressions) is listed with its
+            SQL and the reason. Only then, in one transaction, are the tables put into
+            --schema. A failed or killed run leaves the target as it was; the next run
+            cleans up. --plan prints the whole translation first and writes nothing.
 
             SOURCE: a SQLite file, a configured SQLite source's name, or SNAPSHOT:NAME (a
             source in an archived snapshot; SNAPSHOT as restore takes it, e.g. latest).
@@ -34,17 +38,19 @@ struct Migrate: ParsableCommand {
               ehrdata migrate --from backend --to fhir --schema backend
               ehrdata migrate --from latest:backend --to 'postgresql://ehr@db/ehr' --on-mismatch widen
               ehrdata migrate --from backend.sqlite --to 'dbname=ehr' --replace --report migrate.json --json
+              ehrdata migrate --from backend.sqlite --to 'dbname=ehr' --plan
+              ehrdata migrate --from backend.sqlite --to 'dbname=ehr' --schema app --table patients --table visits
 
             Exit status:
               0   migrated, parity proven
               1   failed (the target is as it was)
-              64  usage
+              64  usage (also: --table chose a table whose foreign key names one not chosen)
               66  no such file, source or snapshot
               73  the target schema already holds tables (see --replace)
               75  another migrate into this schema is running
               78  a source name given, but the config is unusable
-              79  values do not fit their columns, a primary key the data violates, or
-                  names that collide at PostgreSQL's 63-byte limit (nothing written)
+              79  values do not fit their columns, a key or constraint the data violates,
+                  or names that collide at PostgreSQL's 63-byte limit (nothing written)
               80  parity check failed (nothing put in place)
             """)
 
@@ -71,12 +77,20 @@ struct Migrate: ParsableCommand {
     @Option(help: "Also write the report to this file (JSON if it ends in .json, else text).", completion: .file())
     var report: String?
 
-    @Option(help: "Directory for the private copy of the source (default: $TMPDIR, else /var/tmp).", completion: .directory)
+    @Flag(help: "Print the whole translation (DDL, every type decision, what is not carried over) and write nothing.")
+    var plan = false
+
+    @Option(name: .customLong("table"), help: "Migrate only this table (repeatable); refused when it has a foreign key to a table neither chosen nor in the target.")
+    var tables: [String] = []
+
+    @Option(help: "Directory for the private copy of a source not read in place (default: $TMPDIR, else /var/tmp).", completion: .directory)
     var tempDir: String?
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if schema.isEmpty || schema.utf8.count > 63 { throw ValidationError("--schema must be 1 to 63 bytes") }
+        if replace && !tables.isEmpty { throw ValidationError("--replace replaces a whole schema: it does not go with --table") }
+        if plan && replace { throw ValidationError("--plan writes nothing: it does not go with --replace") }
     }
 
     func run() throws {
@@ -87,6 +101,8 @@ struct Migrate: ParsableCommand {
             request.schema = schema
             request.policy = onMismatch
             request.replace = replace
+            request.planOnly = plan
+            request.tables = tables.isEmpty ? nil : tables
             if let jobs { request.jobs = jobs }
             if let tempDir { request.tempDirectory = tempDir }
             if let report { request.rejectDirectory = (report as NSString).deletingLastPathComponent.isEmpty ? "." : (report as NSString).deletingLastPathComponent }

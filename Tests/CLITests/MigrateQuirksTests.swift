@@ -42,8 +42,9 @@ import Testing
         CREATE TABLE ints (id INTEGER PRIMARY KEY, s SMALLINT, i INT, j INT);
         INSERT INTO ints VALUES (1, -32768, 5, 7), (2, 32767, 3000000000, -2147483648);
         CREATE TABLE gen (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER GENERATED ALWAYS AS (a * 2) STORED,
-                          c TEXT GENERATED ALWAYS AS (upper(cast(a AS TEXT)) || 'x') VIRTUAL);
-        INSERT INTO gen (id, a) VALUES (1, 3), (2, NULL), (3, -4);
+                          c TEXT GENERATED ALWAYS AS (upper(cast(a AS TEXT)) || 'x') VIRTUAL, r REAL, t TEXT,
+                          d TEXT AS (hex(a)), e TEXT AS (CAST(r AS TEXT)) STORED, f INTEGER AS (CAST(t AS INTEGER)));
+        INSERT INTO gen (id, a, r, t) VALUES (1, 3, 1.0, 'abc'), (2, NULL, NULL, NULL), (3, -4, 2.5, '7');
         CREATE TABLE auto (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
         INSERT INTO auto (v) VALUES ('a'), ('b'), ('c');
         DELETE FROM auto WHERE id = 3;
@@ -97,6 +98,7 @@ import Testing
         "nums.id": "bigint", "nums.n": "numeric",
         "ints.id": "bigint", "ints.s": "smallint", "ints.i": "bigint", "ints.j": "integer",
         "gen.id": "bigint", "gen.a": "bigint", "gen.b": "bigint", "gen.c": "text",
+        "gen.r": "double precision", "gen.t": "text", "gen.d": "text", "gen.e": "text", "gen.f": "bigint",
         "auto.id": "bigint", "auto.v": "text", "auto_empty.id": "bigint", "auto_empty.v": "text",
         "plain_ids.id": "bigint", "plain_ids.v": "text",
         "big.id": "bigint", "big.data": "bytea",
@@ -152,10 +154,27 @@ import Testing
         for (name, t) in tables { #expect(t["parity"] as? String == "ok", "parity of \(name): \(t["parity"] ?? "none")") }
 
         try Self.expectQuirks(pg, db, schema: "Quirks Schema", blobSums: sums)
-        // The generated columns are reported as plain ones holding SQLite's values.
-        let genWarnings = ((tables["gen"]?["columns"] as? [[String: Any]]) ?? [])
-            .filter { ($0["warnings"] as? [String] ?? []).contains { $0.contains("generated column") } }.compactMap { $0["name"] as? String }
-        #expect(genWarnings.sorted() == ["b", "c"], "generated columns reported: \(genWarnings)")
+        // Generated columns whose expression translates and gives SQLite's value on every row are
+        // generated in PostgreSQL too; the others are plain ones holding SQLite's values, each with
+        // its reason.
+        let genColumns = (tables["gen"]?["columns"] as? [[String: Any]]) ?? []
+        let generated = genColumns.filter { $0["generated"] is String }.compactMap { $0["name"] as? String }
+        #expect(generated.sorted() == ["b", "c"], "generated in PostgreSQL: \(generated)")
+        let reasons = Dictionary(uniqueKeysWithValues: genColumns.compactMap { c -> (String, String)? in
+            guard let name = c["name"] as? String, let w = (c["warnings"] as? [String])?.first(where: { $0.contains("generated column") }) else { return nil }
+            return (name, w)
+        })
+        #expect(reasons["d"]?.contains("does not translate (the function hex()") == true, "d: \(reasons["d"] ?? "no warning")")
+        #expect(reasons["e"]?.contains("other values than SQLite's on 1 rows") == true, "e: \(reasons["e"] ?? "no warning")")
+        #expect(reasons["f"]?.contains("cannot evaluate") == true, "f: \(reasons["f"] ?? "no warning")")
+        #expect(Set(reasons.keys) == ["d", "e", "f"])
+        let kinds = try pg.rows(db, """
+            SELECT attname, attgenerated FROM pg_attribute WHERE attrelid = '"Quirks Schema".gen'::regclass AND attnum > 0 ORDER BY attnum
+            """).map { "\($0[0]).\($0[1])" }
+        #expect(kinds == ["id.", "a.", "b.s", "c.s", "r.", "t.", "d.", "e.", "f."])
+        // PostgreSQL computes them for new rows as SQLite would.
+        try pg.script(db, #"INSERT INTO "Quirks Schema".gen (a) VALUES (21)"#)
+        #expect(try pg.value(db, #"SELECT b || ' ' || c FROM "Quirks Schema".gen WHERE a = 21"#) == "42 21x")
     }
 
     static func expectQuirks(_ pg: PGServer, _ db: String, schema s: String, blobSums: [String]) throws {
@@ -232,6 +251,8 @@ import Testing
         // Generated columns hold SQLite's values.
         #expect(try rows("SELECT id, coalesce(a::text, '<null>'), coalesce(b::text, '<null>'), coalesce(c, '<null>') FROM \(q).gen ORDER BY id")
                 == [["1", "3", "6", "3x"], ["2", "<null>", "<null>", "<null>"], ["3", "-4", "-8", "-4x"]])
+        #expect(try rows("SELECT coalesce(d, '<null>'), coalesce(e, '<null>'), coalesce(f::text, '<null>') FROM \(q).gen ORDER BY id")
+                == [["33", "1.0", "0"], ["", "<null>", "<null>"], ["2D34", "2.5", "7"]])
 
         // Large BLOBs, byte for byte.
         #expect(try rows("SELECT id, length(data), encode(sha256(data), 'hex') FROM \(q).big ORDER BY id")

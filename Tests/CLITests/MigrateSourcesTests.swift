@@ -112,7 +112,7 @@ import Testing
         let started = eventually { ((try? sqliteValue(path, "SELECT count(*) FROM a")).flatMap { Int($0) } ?? 0) >= 200 }
         try #require(started, "the writer did not start: \(writer.failure ?? "")")
 
-        let r = try migrate(["--from", path, "--to", pg.connection(db), "--jobs", "2"], environment: ["EHRDATA_TEST_SPLIT_ROWS": "1000"])
+        let r = try migrate(["--from", path, "--to", pg.connection(db), "--jobs", "2", "--json"], environment: ["EHRDATA_TEST_SPLIT_ROWS": "1000"])
         let countAtEnd = Int(try sqliteValue(path, "SELECT count(*) FROM a")) ?? 0
         // The writer kept committing after the migrate ended: it wrote throughout.
         let continued = eventually { ((try? sqliteValue(path, "SELECT count(*) FROM a")).flatMap { Int($0) } ?? 0) > countAtEnd + 50 }
@@ -121,6 +121,9 @@ import Testing
         #expect(writer.failure == nil, "the writer failed: \(writer.failure ?? "")")
         #expect(continued, "the writer stopped committing during the migrate")
         try expectMigrated(r)
+        // WAL: read in place by connections pinned to one commit; rollback journal: copied.
+        let moment = try migrateReport(r)["moment"] as? String ?? ""
+        #expect(moment.hasPrefix(journal == "wal" ? "read in place at " : "copied at "), "moment: \(moment)")
 
         let loaded = Int(try pg.value(db, "SELECT count(*) FROM public.a")) ?? 0
         #expect(loaded >= 200 && loaded <= countAtEnd, "rows of a in the target: \(loaded), at the start at least 200, at the end \(countAtEnd)")
@@ -161,5 +164,33 @@ import Testing
                 == (try sqliteValue(path, "SELECT last_update FROM actor WHERE actor_id = 1")))
         #expect(try pg.value(db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'sakila.payment'::regclass AND attname = 'amount'")
                 == "numeric(5,2)")
+
+        // Its views arrive and give SQLite's row counts; its indexes arrive; its triggers are listed.
+        let views = try sqliteValue(path, "SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY 1").split(separator: "\n").map(String.init)
+        #expect(views.count == 5)
+        for view in views {
+            #expect(try pg.value(db, "SELECT count(*) FROM sakila.\"\(view)\"") == (try sqliteValue(path, "SELECT count(*) FROM \"\(view)\"")),
+                    "view \(view)")
+        }
+        let indexes = try sqliteValue(path, "SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'idx%' ORDER BY 1")
+        #expect(try pg.value(db, "SELECT string_agg(indexname, E'\\n' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'sakila' AND indexname LIKE 'idx%'")
+                == indexes)
+        let report = try migrateReport(r)
+        let listed = (report["untranslated"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "trigger" }.compactMap { $0["name"] as? String }
+        #expect(listed.sorted() == (try sqliteValue(path, "SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY 1")).split(separator: "\n").map(String.init))
+        #expect((report["untranslated"] as? [[String: Any]] ?? []).allSatisfy { $0["kind"] as? String == "trigger" }, "only triggers are not carried over")
+
+        // What SQLite's CHECKs and foreign keys refuse, PostgreSQL refuses too.
+        let film = "INSERT INTO film (title, language_id, last_update, rating) VALUES ('X', 1, '2020-01-01', 'XX')"
+        #expect(try Run.sqlite3(path, film).status != 0)
+        #expect(try pg.psql(db, "SET search_path = sakila; " + film).status != 0)
+        let features = "INSERT INTO film (title, language_id, last_update, special_features) VALUES ('X', 1, '2020-01-01', 'Bloopers')"
+        #expect(try Run.sqlite3(path, features).status != 0)
+        #expect(try pg.psql(db, "SET search_path = sakila; " + features).status != 0)
+        let orphan = "INSERT INTO payment (customer_id, staff_id, amount, payment_date, last_update) VALUES (99999, 1, 1, '2020-01-01', '2020-01-01')"
+        #expect(try Run.sqlite3(path, "PRAGMA foreign_keys = ON; " + orphan).status != 0)
+        #expect(try pg.psql(db, "SET search_path = sakila; " + orphan).status != 0)
+        // And what they accept, it accepts: a CHECK matched case-insensitively, as SQLite's LIKE does.
+        #expect(try pg.psql(db, "SET search_path = sakila; INSERT INTO film (title, language_id, last_update, special_features) VALUES ('X', 1, '2020-01-01', 'deleted scenes')").status == 0)
     }
 }

@@ -21,6 +21,10 @@ public struct MigrateEngine {
         /// Where `reject` writes its file (the report's directory, else the current one).
         public var rejectDirectory = FileManager.default.currentDirectoryPath
         public var tempDirectory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/var/tmp"
+        /// `--plan`: read the source, decide, report the whole translation; write nothing.
+        public var planOnly = false
+        /// `--table`: only these tables (SQLite names); nil for all.
+        public var tables: [String]?
 
         public init(source: MigrationSource, connectionString: String) {
             self.source = source
@@ -51,15 +55,37 @@ public struct MigrateEngine {
         }
         let target = MigrationTarget(connectionString: request.connectionString, schema: request.schema, logger: logger)
         let state = try mapped { try target.prepare() }
-        if state.relations > 0 && !request.replace { throw MigrationTarget.notEmpty(request.schema, state.relations) }
+        var existing: Set<String> = []
+        if let chosen = request.tables {
+            // A subset goes into a schema that may hold other tables, never one of the chosen.
+            existing = try mapped { try target.tableNames() }
+            let taken = chosen.filter { c in existing.contains { $0.lowercased() == c.lowercased() } }
+            if !taken.isEmpty {
+                throw EHRError(.targetExists, "schema '\(request.schema)' already holds \(taken.joined(separator: ", "))",
+                               hint: "choose other tables, or migrate into another schema (--schema NAME)")
+            }
+        } else if state.relations > 0 && !request.replace && !request.planOnly {
+            throw MigrationTarget.notEmpty(request.schema, state.relations)
+        }
 
-        progress.begin("copying the source")
-        let copy = try SourceCopy.make(request.source, tempDirectory: request.tempDirectory, archive: archive, logger: logger)
+        progress.begin("pinning the source")
+        let readers = try SourceReaders.pin(request.source, readers: request.jobs, tempDirectory: request.tempDirectory,
+                                            archive: archive, logger: logger)
         clock.lap("copy")
         progress.begin("reading")
-        let analysis = MigrationAnalysis(copyPath: copy.path, jobs: request.jobs, policy: request.policy)
+        var analysis = MigrationAnalysis(readers: readers, jobs: request.jobs, policy: request.policy)
+        analysis.ddlSchema = request.planOnly ? request.schema : target.staging
+        analysis.targetSchema = request.schema
+        analysis.only = request.tables
+        analysis.existing = existing
         var (plan, units) = try mapped { try analysis.plan() }
         clock.lap("read")
+        if request.planOnly {
+            var report = MigrationReport(plan: plan, request: request, moment: readers.moment, database: state.database,
+                                         loaded: nil, read: nil, rejected: [], rejectFile: nil)
+            report.seconds = clock.laps
+            return report
+        }
         try Self.refuseCollisions(plan)
         if request.policy == .stop, !plan.mismatches.isEmpty {
             throw EHRError(.valuesDoNotFit, "values do not fit their columns, nothing was written: " + plan.mismatches.joined(separator: "; "),
@@ -84,10 +110,11 @@ public struct MigrateEngine {
             }
             clock.lap("load")
             progress.begin("adding keys")
-            let keyFailures = try MigrationLoad.finishTables(&plan, target: target, jobs: request.jobs, policy: request.policy)
-            if !keyFailures.isEmpty {
-                throw EHRError(.valuesDoNotFit, "primary keys the data violates, nothing was put in place: " + keyFailures.joined(separator: "; "),
-                               hint: "rerun with --on-mismatch widen to migrate these tables without their key")
+            var failures = try MigrationLoad.finishTables(&plan, target: target, jobs: request.jobs, policy: request.policy)
+            failures += try MigrationSchema.finish(&plan.schema, db: try target.connect(), policy: request.policy)
+            if !failures.isEmpty {
+                throw EHRError(.valuesDoNotFit, "keys or constraints the data violates, nothing was put in place: " + failures.joined(separator: "; "),
+                               hint: "rerun with --on-mismatch widen to leave them out (foreign keys are then added NOT VALID); reject applies to values, not to constraints")
             }
             clock.lap("keys")
             TestHooks.checkpoint("migrate-before-proof")
@@ -97,7 +124,7 @@ public struct MigrateEngine {
             let mismatched = plan.tables.indices.filter { read[$0].text != loaded[$0].text }
             let identities = try parity.identityProblems(plan)
             clock.lap("proof")
-            report = MigrationReport(plan: plan, request: request, moment: copy.moment, database: state.database,
+            report = MigrationReport(plan: plan, request: request, moment: readers.moment, database: state.database,
                                      loaded: loaded, read: read, rejected: rejected, rejectFile: rejects?.rows.isEmpty == false ? rejects?.path : nil)
             if !mismatched.isEmpty || !identities.isEmpty {
                 let tables = mismatched.map { "\(plan.tables[$0].info.name) (\(loaded[$0].rows) rows sent, \(read[$0].rows) read back)" }
@@ -108,7 +135,7 @@ public struct MigrateEngine {
             }
             progress.begin("putting the tables in place")
             // Whole seconds, as for kept databases: a schema name without a dot needs no quoting.
-            keptAs = try target.swap(replace: request.replace, stamp: String(stamp.prefix { $0 != "." }))
+            keptAs = try target.swap(replace: request.replace, subset: request.tables != nil, stamp: String(stamp.prefix { $0 != "." }))
             clock.lap("swap")
         } catch {
             target.dropStaging()

@@ -5,9 +5,16 @@ import Foundation
 /// The read pass: every value of every table once, in parallel parts, into column profiles;
 /// then the type decisions, the names and the keys (MigrationPlan).
 struct MigrationAnalysis {
-    let copyPath: String
+    let readers: SourceReaders
     let jobs: Int
     let policy: MismatchPolicy
+    /// The schema the DDL names: the staging schema for a run, the target for `--plan`.
+    var ddlSchema = ""
+    var targetSchema = ""
+    /// Only these tables (`--table`), by SQLite name; nil for all.
+    var only: [String]?
+    /// Tables the target schema already holds, which a subset's foreign keys may reference.
+    var existing: Set<String> = []
 
     /// Tables with a rowid and at least this many rows are read (and loaded) in `jobs` parts.
     /// Tests lower it with `EHRDATA_TEST_SPLIT_ROWS` so that small fixtures take this path too.
@@ -19,8 +26,9 @@ struct MigrationAnalysis {
         var rowids: ClosedRange<Int64>?
     }
 
-    func open() throws -> SQLiteConnection {
-        try SQLiteConnection(path: copyPath, mode: .immutable)
+    /// A connection on the source's pinned moment, for one thread until the lease ends.
+    func open() throws -> SourceReaders.Lease {
+        try readers.lease()
     }
 
     /// `SELECT [rowid,] columns FROM table [WHERE rowid BETWEEN ? AND ?]`.
@@ -32,8 +40,10 @@ struct MigrationAnalysis {
     }
 
     func plan() throws -> (MigrationPlan, [Unit]) {
-        let db = try open()
-        let (tables, virtual) = try db.tableInfos()
+        let lease = try open()
+        let db = lease.db
+        let (all, virtual) = try db.tableInfos()
+        let tables = try Self.chosen(all, only: only, existing: existing, db: db)
         var units: [Unit] = []
         var counts: [Int64] = []
         for (index, table) in tables.enumerated() {
@@ -43,8 +53,8 @@ struct MigrationAnalysis {
         }
         // Biggest parts first, so that the last one to finish is a small one.
         units.sort { counts[$0.table] / Int64($0.rowids == nil ? 1 : jobs) > counts[$1.table] / Int64($1.rowids == nil ? 1 : jobs) }
-        let profiles = try ParallelJobs.run(count: units.count, workers: jobs, makeState: { try self.open() }, job: { db, i in
-            try Self.profile(tables[units[i].table], units[i], db)
+        let profiles = try ParallelJobs.run(count: units.count, workers: jobs, makeState: { try self.open() }, job: { lease, i in
+            try Self.profile(tables[units[i].table], units[i], lease.db)
         })
         var merged = tables.map { t in t.columns.map { ColumnProfile(declared: DeclaredType($0.declaredType)) } }
         for (unit, profile) in zip(units, profiles) {
@@ -57,7 +67,34 @@ struct MigrationAnalysis {
         if !virtual.isEmpty {
             plan.warnings.append("virtual tables are not migrated (their shadow tables are, as ordinary tables): \(virtual.joined(separator: ", "))")
         }
+        plan.schema = try MigrationSchema.build(plan, db: db, schema: ddlSchema, targetSchema: targetSchema, existing: existing)
+        plan.warnings += plan.schema.warnings
         return (plan, units)
+    }
+
+    /// The `--table` subset, refused (naming them) when a chosen table has a foreign key to a
+    /// table neither chosen nor already in the target schema.
+    static func chosen(_ all: [SQLiteTableInfo], only: [String]?, existing: Set<String>, db: SQLiteConnection) throws -> [SQLiteTableInfo] {
+        guard let only else { return all }
+        let byName = Dictionary(all.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+        let missing = only.filter { byName[$0.lowercased()] == nil }
+        guard missing.isEmpty else {
+            throw EHRError(.notFound, "no table \(missing.map { "'\($0)'" }.joined(separator: ", ")) in the source",
+                           hint: "name tables as the source spells them (sqlite3 SOURCE .tables)")
+        }
+        let names = Set(only.map { $0.lowercased() })
+        let existingLower = Set(existing.map { $0.lowercased() })
+        var broken: [String] = []
+        for table in all where names.contains(table.name.lowercased()) {
+            for key in try db.foreignKeys(of: table.name) where !names.contains(key.table.lowercased()) && !existingLower.contains(key.table.lowercased()) {
+                broken.append("\(table.name) → \(key.table)")
+            }
+        }
+        guard broken.isEmpty else {
+            throw EHRError(.usage, "the chosen tables have foreign keys to tables neither chosen nor in the target schema: \(broken.joined(separator: ", "))",
+                           hint: "add those tables with --table, or migrate them first")
+        }
+        return all.filter { names.contains($0.name.lowercased()) }
     }
 
     private func split(_ table: SQLiteTableInfo, index: Int, rows: Int64, _ db: SQLiteConnection) throws -> [Unit] {
@@ -91,17 +128,26 @@ struct MigrationAnalysis {
 
     private func tablePlan(_ info: SQLiteTableInfo, profiles: [ColumnProfile], rows: Int64, _ db: SQLiteConnection) throws -> MigrationPlan.Table {
         var columns: [MigrationPlan.Column] = []
+        let expressions = info.columns.contains(where: \.isGenerated) ? SQLiteTableSQL.generatedExpressions(info.sql) : [:]
+        let translator = ExpressionTranslator(columns: Dictionary(info.columns.map { ($0.name, PostgresName.quote(PostgresName.truncated($0.name))) },
+                                                                  uniquingKeysWith: { first, _ in first }))
         for (c, column) in info.columns.enumerated() {
             var decision = TypeDecider.decide(profiles[c], declaredText: column.declaredType, isRowidAlias: info.rowidAlias == c)
             if policy == .widen { decision = TypeDecider.widened(decision, profiles[c]) }
             if policy == .reject, let mismatch = decision.mismatch {
                 decision.warnings.append("rows whose value does not fit \(decision.type.sql) go to the reject file: \(mismatch)")
             }
+            var generatedSQL: String?
             if column.isGenerated {
-                decision.warnings.append("generated column: migrated as a plain column holding SQLite's values (its expression is not translated)")
+                do throws(ExpressionTranslator.Untranslatable) {
+                    guard let tokens = expressions[column.name] else { throw ExpressionTranslator.Untranslatable(reason: "its expression was not found in the CREATE TABLE text") }
+                    generatedSQL = MigrationGenerated.cast(try translator.translate(tokens), to: decision.type)
+                } catch {
+                    decision.warnings.append("generated column: migrated as a plain column holding SQLite's values: its expression does not translate (\(error.reason))")
+                }
             }
             columns.append(.init(name: column.name, targetName: PostgresName.truncated(column.name), declared: column.declaredType,
-                                 profile: profiles[c], decision: decision, isGenerated: column.isGenerated))
+                                 profile: profiles[c], decision: decision, isGenerated: column.isGenerated, generatedSQL: generatedSQL))
             if column.name.utf8.count > PostgresName.limit {
                 columns[c].decision.warnings.append("the name is cut to PostgreSQL's 63 bytes: \(columns[c].targetName)")
             }

@@ -5,7 +5,7 @@ import EHRPostgres
 import EHRSQLite
 import Foundation
 
-/// The load pass: each part of each table read again from the copy, every value encoded as
+/// The load pass: each part of each table read again from the source's pinned moment, every value encoded as
 /// its column's decision says, sent as COPY BINARY into the staging table over `jobs`
 /// connections. Each row's bytes also go into the table's content digest as they are sent (the
 /// SQLite side of the proof; MigrationParity reads the PostgreSQL side back).
@@ -29,7 +29,7 @@ struct MigrationLoad {
             try db.execute("SET synchronous_commit = off")
             return (try self.analysis.open(), db)
         }, job: { state, i in
-            let part = try self.load(units[i], sqlite: state.0, postgres: state.1)
+            let part = try self.load(units[i], sqlite: state.0.db, postgres: state.1)
             TestHooks.checkpoint("migrate-loaded-part")
             self.progress.finishedPart()
             return part
@@ -120,34 +120,34 @@ struct MigrationLoad {
         }
     }
 
-    /// The copy is private and immutable: a value the read pass accepted always encodes.
+    /// The moment is pinned: a value the read pass accepted always encodes.
     static func changedUnderneath(_ table: MigrationPlan.Table, _ column: Int, _ position: Int64) -> EHRError {
         EHRError(.failure, "table \(table.info.name), column \(table.columns[column].name), row \(position): a value the read pass accepted does not encode as \(table.columns[column].decision.type.sql)",
                  hint: "report this: it is a bug in migrate; nothing was put in place")
     }
 
-    /// Adds each table's primary key and starts each identity after the highest id. A key the
-    /// data violates (duplicates once converted) fails a `stop` run and is left out otherwise.
+    /// Makes the generated columns whose translation gives SQLite's values generated ones, adds
+    /// each table's primary key and starts each identity after the highest id. A key the data
+    /// violates (duplicates once converted) fails a `stop` run and is left out otherwise.
     static func finishTables(_ plan: inout MigrationPlan, target: MigrationTarget, jobs: Int, policy: MismatchPolicy) throws -> [String] {
         let tables = plan.tables
-        let problems = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: { try target.connect() }, job: { db, i -> String? in
-            let t = tables[i]
-            let name = PostgresName.quote(target.staging) + "." + PostgresName.quote(t.targetName)
-            if let id = t.identityColumn, let start = t.identityStart {
-                try db.execute("ALTER TABLE \(name) ALTER COLUMN \(PostgresName.quote(t.columns[id].targetName)) RESTART WITH \(start)")
-            }
-            guard let key = t.primaryKey else { return nil }
-            let columns = key.map { PostgresName.quote(t.columns[$0].targetName) }.joined(separator: ", ")
-            do {
-                try db.execute("ALTER TABLE \(name) ADD PRIMARY KEY (\(columns))")
-            } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "23502" {
-                let what = error.sqlState == "23505" ? "duplicate values" : "NULLs"
-                return "the primary key (\(key.map { t.columns[$0].name }.joined(separator: ", "))) has \(what) in the data"
-            }
-            return nil
+        let steps = plan.schema.tableSteps
+        let outcomes = try ParallelJobs.run(count: tables.count, workers: jobs, makeState: { try target.connect() }, job: { db, i -> (String?, [Int: String], [MigrationSchema.Step], [String]) in
+            let plain = try MigrationGenerated.apply(tables[i], staging: target.staging, db: db)
+            let keyProblem = try finishTable(tables[i], target: target, db: db)
+            var done = i < steps.count ? steps[i] : []
+            var violations: [String] = []
+            for k in done.indices { if let v = try MigrationSchema.run(&done[k], db: db, policy: policy) { violations.append(v) } }
+            return (keyProblem, plain, done, violations)
         })
         var failures: [String] = []
-        for (i, problem) in problems.enumerated() {
+        for (i, (problem, plain, done, violations)) in outcomes.enumerated() {
+            if i < plan.schema.tableSteps.count { plan.schema.tableSteps[i] = done }
+            failures += violations
+            for (c, reason) in plain {
+                plan.tables[i].columns[c].generatedSQL = nil
+                plan.tables[i].columns[c].decision.warnings.append("generated column: migrated as a plain column holding SQLite's values: \(reason)")
+            }
             guard let problem else { continue }
             if policy == .stop {
                 failures.append("\(tables[i].info.name): \(problem)")
@@ -157,5 +157,21 @@ struct MigrationLoad {
             }
         }
         return failures
+    }
+
+    private static func finishTable(_ t: MigrationPlan.Table, target: MigrationTarget, db: PostgresConnection) throws -> String? {
+        let name = PostgresName.quote(target.staging) + "." + PostgresName.quote(t.targetName)
+        if let id = t.identityColumn, let start = t.identityStart {
+            try db.execute("ALTER TABLE \(name) ALTER COLUMN \(PostgresName.quote(t.columns[id].targetName)) RESTART WITH \(start)")
+        }
+        guard let key = t.primaryKey else { return nil }
+        let columns = key.map { PostgresName.quote(t.columns[$0].targetName) }.joined(separator: ", ")
+        do {
+            try db.execute("ALTER TABLE \(name) ADD PRIMARY KEY (\(columns))")
+        } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "23502" {
+            let what = error.sqlState == "23505" ? "duplicate values" : "NULLs"
+            return "the primary key (\(key.map { t.columns[$0].name }.joined(separator: ", "))) has \(what) in the data"
+        }
+        return nil
     }
 }

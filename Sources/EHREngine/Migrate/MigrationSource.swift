@@ -7,12 +7,9 @@ import EHRSQLite
 import Foundation
 import Logging
 
-/// Where migrate reads from: one moment of the source, in a private copy no one writes, so
-/// every table comes from the same moment while the application keeps writing, and several
-/// connections can read it at once (Debian's SQLite has no SQLITE_ENABLE_SNAPSHOT, so readers
-/// of the live file could not share one read transaction). A live file is copied with `VACUUM
-/// INTO`, one read transaction; a snapshot's source is restored (and verified) into
-/// the copy.
+/// Where migrate reads from: a SQLite file, a configured source, or a source inside a snapshot.
+/// Every table comes from one moment of it while the application keeps writing
+/// (`SourceReaders`).
 public enum MigrationSource: Sendable, Equatable {
     case file(String)
     /// A configured SQLite source, by name, and its path.
@@ -28,15 +25,74 @@ public enum MigrationSource: Sendable, Equatable {
     }
 }
 
-/// The private copy, removed when the run ends (and, after a kill, by the next run).
-final class SourceCopy {
-    let path: String
-    /// When the copy's moment was: the read's start, or the snapshot's.
-    private(set) var moment = ""
+/// One moment of the source, and connections that all read it. Three ways to pin it, cheapest
+/// first:
+///
+/// - A live WAL database is read in place: a gate connection takes SQLite's write lock
+///   (`BEGIN IMMEDIATE`, which writes nothing), every reader starts its read transaction while no
+///   one can commit, so all of them see the same commit, and the gate lets go at once. Writers
+///   wait milliseconds (within their busy timeout) and then keep committing while migrate reads;
+///   the WAL cannot be checkpointed past the readers until the run ends. Without write access to
+///   the file, or when another writer holds the lock for the gate's whole busy timeout, the
+///   source is copied with `VACUUM INTO` instead (one statement, so one read transaction).
+/// - A live rollback-journal database is copied byte for byte while one read transaction holds
+///   SQLite's SHARED lock (no writer can change the file then): writers are blocked for the copy
+///   alone, several times shorter than a `VACUUM INTO`.
+/// - A snapshot's source is restored (and verified) into the copy.
+///
+/// A copy is private (created 0600 in `--temp-dir`), read with immutable connections, removed
+/// when the run ends and, after a kill, by the next run.
+///
+/// `@unchecked Sendable`: `idle` is guarded by `lock`; a connection in it is used by no thread,
+/// and a leased one by the one thread that holds the lease.
+final class SourceReaders: @unchecked Sendable {
+    /// Where the rows come from, for the report: "live", "copy" or "snapshot".
+    let kind: String
+    /// When the moment was: the read's start, or the snapshot's.
+    let moment: String
+    private let copyPath: String?
+    private var idle: [SQLiteConnection]
+    private let lock = NSCondition()
 
-    private init(path: String) { self.path = path }
+    private init(kind: String, moment: String, copyPath: String?, live: [SQLiteConnection] = []) {
+        self.kind = kind
+        self.moment = moment
+        self.copyPath = copyPath
+        idle = live
+    }
 
-    deinit { Self.remove(path) }
+    deinit {
+        idle.removeAll()
+        if let copyPath { Self.remove(copyPath) }
+    }
+
+    /// A connection on the pinned moment, given back when the lease ends.
+    final class Lease {
+        let db: SQLiteConnection
+        private let owner: SourceReaders?
+
+        fileprivate init(_ db: SQLiteConnection, owner: SourceReaders?) {
+            self.db = db
+            self.owner = owner
+        }
+
+        deinit { owner?.giveBack(db) }
+    }
+
+    func lease() throws -> Lease {
+        if let copyPath { return Lease(try SQLiteConnection(path: copyPath, mode: .immutable), owner: nil) }
+        lock.lock()
+        defer { lock.unlock() }
+        while idle.isEmpty { lock.wait() }
+        return Lease(idle.removeLast(), owner: self)
+    }
+
+    private func giveBack(_ db: SQLiteConnection) {
+        lock.lock()
+        idle.append(db)
+        lock.signal()
+        lock.unlock()
+    }
 
     static let prefix = "ehrdata-migrate-"
 
@@ -55,44 +111,49 @@ final class SourceCopy {
         }
     }
 
-    static func make(_ source: MigrationSource, tempDirectory: String, archive: () throws -> Archive,
-                     logger: Logger) throws -> SourceCopy {
+    /// `readers`: how many connections may read at once (the analysis holds one more).
+    static func pin(_ source: MigrationSource, readers: Int, tempDirectory: String, archive: () throws -> Archive,
+                    logger: Logger) throws -> SourceReaders {
         removeLeftovers(in: tempDirectory, logger: logger)
         let path = tempDirectory + "/\(prefix)\(getpid())-\(UInt32.random(in: 0 ... .max)).sqlite"
         switch source {
         case .file(let live), .configured(_, let live):
-            let copy = SourceCopy(path: path)
-            copy.moment = try backUp(live, to: path)
-            return copy
-        case .snapshot(let selector, let name):
-            let copy = SourceCopy(path: path)
-            let request = RestoreEngine.Request(snapshot: selector, sources: [name], destination: .newFile(path))
-            guard let result = try RestoreEngine(archive: try archive(), logger: logger).run(request, confirm: { _ in true }) else {
-                throw EHRError(.failure, "the snapshot could not be read")
+            do {
+                let started = Timestamp.iso8601(Date())
+                if let connections = try LivePin.readers(of: live, count: readers + 1, logger: logger) {
+                    return SourceReaders(kind: "live", moment: "read in place at \(started)", copyPath: nil, live: connections)
+                }
+                try createPrivate(path)
+                let copy = SourceReaders(kind: "copy", moment: "copied at \(started)", copyPath: path)
+                try LivePin.copy(live, to: path, logger: logger)
+                return copy
+            } catch {
+                throw ErrorMapping.map(error)
             }
-            copy.moment = "snapshot \(result.plan.snapshot), taken \(result.plan.snapshotStartedAt)"
-            return copy
+        case .snapshot(let selector, let name):
+            let request = RestoreEngine.Request(snapshot: selector, sources: [name], destination: .newFile(path))
+            var moment = ""
+            let copy = { SourceReaders(kind: "snapshot", moment: moment, copyPath: path) }
+            do {
+                guard let result = try RestoreEngine(archive: try archive(), logger: logger).run(request, confirm: { _ in true }) else {
+                    throw EHRError(.failure, "the snapshot could not be read")
+                }
+                moment = "snapshot \(result.plan.snapshot), taken \(result.plan.snapshotStartedAt)"
+            } catch {
+                remove(path)
+                throw error
+            }
+            return copy()
         }
     }
 
-    /// The copy: `VACUUM INTO`, one statement and so one read transaction of the live file
-    /// (writers keep committing in WAL mode). Measured faster than the backup API (it writes the
-    /// copy in large sequential runs), and the copy is compact. Created empty with mode 0600
-    /// first: it holds patient data.
-    private static func backUp(_ live: String, to path: String) throws -> String {
-        do {
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                throw EHRError(.failure, "cannot create the source copy \(path): \(String(cString: strerror(errno)))",
-                               hint: "give --temp-dir a writable directory with room for the database")
-            }
-            close(fd)
-            let source = try SQLiteConnection(path: live, mode: .readOnly)
-            let started = Timestamp.iso8601(Date())
-            try source.execute("VACUUM INTO \(SQLiteConnection.quoteLiteral(path))")
-            return "read at \(started)"
-        } catch {
-            throw ErrorMapping.map(error)
+    /// The copy holds patient data: created empty with mode 0600 before anything is written.
+    private static func createPrivate(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw EHRError(.failure, "cannot create the source copy \(path): \(String(cString: strerror(errno)))",
+                           hint: "give --temp-dir a writable directory with room for the database")
         }
+        close(fd)
     }
 }

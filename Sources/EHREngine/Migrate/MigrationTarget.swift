@@ -24,8 +24,11 @@ final class MigrationTarget {
         self.connectionString = connectionString
         self.schema = schema
         self.logger = logger
-        let hex = SHA256Stream.hex(of: Array(schema.utf8)).prefix(8)
-        staging = "ehrdata_staging_\(hex)"
+        staging = Self.stagingName(schema)
+    }
+
+    static func stagingName(_ schema: String) -> String {
+        "ehrdata_staging_" + SHA256Stream.hex(of: Array(schema.utf8)).prefix(8)
     }
 
     func connect() throws -> PostgresConnection {
@@ -95,7 +98,16 @@ final class MigrationTarget {
     /// is renamed. An empty one: the tables move into it (its owner and grants stay). One holding
     /// tables, with `replace`: it is renamed to `keptAs`, and the staging schema takes its name,
     /// owner and grants. Returns the kept name.
-    func swap(replace: Bool, stamp: String) throws -> String? {
+    /// The ordinary tables the target schema holds.
+    func tableNames() throws -> Set<String> {
+        let db = try connect()
+        return Set(try db.rows("""
+            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = \(db.literal(schema)) AND c.relkind IN ('r', 'p')
+            """).compactMap { $0.first ?? nil })
+    }
+
+    func swap(replace: Bool, subset: Bool = false, stamp: String) throws -> String? {
         let db = try connect()
         let q = PostgresName.quote
         TestHooks.checkpoint("migrate-swap-begin")
@@ -107,12 +119,16 @@ final class MigrationTarget {
         if !exists {
             try db.execute("ALTER SCHEMA \(q(staging)) RENAME TO \(q(schema))")
             try db.execute("COMMENT ON SCHEMA \(q(schema)) IS NULL")
-        } else if relations == 0 {
-            let tables = try db.rows("""
-                SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = \(db.literal(staging)) AND c.relkind = 'r' ORDER BY 1
-                """).compactMap { $0.first ?? nil }
-            for table in tables { try db.execute("ALTER TABLE \(q(staging)).\(q(table)) SET SCHEMA \(q(schema))") }
+        } else if relations == 0 || subset {
+            // Tables, then views (which name them by oid, so they follow wherever they go).
+            let relations = try db.rows("""
+                SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = \(db.literal(staging)) AND c.relkind IN ('r', 'v') ORDER BY c.relkind, 1
+                """)
+            for row in relations {
+                guard let name = row[0] else { continue }
+                try db.execute("ALTER \(row[1] == "v" ? "VIEW" : "TABLE") \(q(staging)).\(q(name)) SET SCHEMA \(q(schema))")
+            }
             try db.execute("DROP SCHEMA \(q(staging))")
         } else {
             guard replace else {
