@@ -52,7 +52,10 @@ struct Prune: ParsableCommand {
             }
             let rules = r.policy.keys.sorted().map { "\($0) \(r.policy[$0]!)" }.joined(separator: ", ")
             lines.append("retention: \(rules) (time zone \(r.timeZone))")
-            if r.snapshots.isEmpty { lines.append("no snapshots yet") }
+            if r.snapshots.isEmpty {
+                lines.append("no snapshots yet; nothing to prune")
+                return lines.joined(separator: "\n")
+            }
             lines.append(Output.table(["ACTION", "SNAPSHOT", "SOURCES", "REASONS"], r.snapshots.map { s in
                 [s.keep ? "keep" : (r.dryRun ? "would remove" : "remove"), s.id, s.sources.joined(separator: ","),
                  s.reasons.joined(separator: "; ")]
