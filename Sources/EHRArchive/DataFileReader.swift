@@ -97,6 +97,7 @@ public struct DataFileReader {
             for out in outputs {
                 if checksUncompressedDigest { uncompressedHash.update(out) }
                 uncompressedTotal += Int64(out.count)
+                ProgressMeter.shared.add(out.count)
                 try out.withUnsafeBytes { try sink($0) }
             }
         }

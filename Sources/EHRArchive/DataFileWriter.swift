@@ -50,6 +50,7 @@ public final class DataFileWriter {
     deinit { pool.shutdown() }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        ProgressMeter.shared.add(bytes.count)
         var rest = bytes
         while !rest.isEmpty {
             let take = min(memberSize - pending.count, rest.count)

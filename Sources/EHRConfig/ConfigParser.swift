@@ -20,7 +20,7 @@ public enum ConfigParser {
                            hint: "fix the YAML syntax; 'ehrdata init' writes a valid sample")
         }
         let top = try Mapping(root, path: "", origin: origin,
-                              allowed: ["archive", "sources", "retention", "compression", "metrics"])
+                              allowed: ["archive", "sources", "retention", "compression", "metrics", "log", "on_failure"])
 
         let archiveNode = try top.required("archive")
         let archive = absolute(try top.string(archiveNode, "archive"), base: baseDirectory)
@@ -106,6 +106,7 @@ public enum ConfigParser {
 
         var configuration = Configuration(archive: archive, sources: sources, retention: retention,
                                           compression: compression, origin: origin)
+        try parseOperationKeys(top, into: &configuration)
         configuration.metrics = metrics
         return configuration
     }
@@ -176,7 +177,7 @@ public enum ConfigParser {
 }
 
 /// One YAML mapping being read strictly: unknown and duplicate keys are rejected up front.
-private struct Mapping {
+struct Mapping {
     let entries: [(key: String, keyMark: Mark?, value: Node)]
     let path: String
     let origin: String

@@ -7,6 +7,8 @@ public struct Configuration: Sendable, Equatable {
     public var sources: [SourceConfig]
     public var retention: Retention
     public var compression: Compression
+    /// Log format and the failure command (the unattended-operation keys).
+    public var operations = Operations()
     public var metrics: MetricsConfig = .init()
     /// The file it was read from, for messages.
     public var origin: String

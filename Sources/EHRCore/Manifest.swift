@@ -22,6 +22,8 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var startedAt: String
     public var finishedAt: String
     public var sources: [Source]
+    /// The run that made it (`RunID`); nil in snapshots made before runs had ids.
+    public var runID: String?
 
     public init(snapshotID: SnapshotID, tool: Tool, host: String, startedAt: String,
                 finishedAt: String, sources: [Source]) {
@@ -31,6 +33,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.sources = sources
+        runID = RunID.current
         version = Self.lowestVersion(describing: sources)
     }
 

@@ -50,6 +50,9 @@ public struct BackupEngine {
         do {
             var captured: [Manifest.Source] = []
             for source in sources {
+                // The bytes going into the archive; a SQLite file's size is the copy's (no ETA for PostgreSQL).
+                ProgressMeter.shared.begin("backup \(source.name)", total: source.path.flatMap { try? FileSystem.size($0) })
+                defer { ProgressMeter.shared.end() }
                 var copy = try capture(source, into: staged)
                 if source.kind == .postgres,
                    let check = PostgresShrinkCheck.check(copy, rowDropPercent: source.rowDropWarning, archive: archive) {

@@ -189,6 +189,9 @@ public struct RestoreEngine {
             r.intent = try holdIntent(r.intentRecord(snapshot: id, inPlace: request.inPlace), readOnly: lock.readOnlyArchive)
         }
         for r in restorers {
+            let bytes = sources.first { $0.name == r.step.source }?.files.reduce(Int64(0)) { $0 + $1.uncompressed.size }
+            ProgressMeter.shared.begin("restore \(r.step.source)", total: bytes)
+            defer { ProgressMeter.shared.end() }
             do { try r.materialize() } catch { throw ErrorMapping.map(error, source: r.step.source) }
         }
         TestHooks.checkpoint(sources.contains { $0.kind == .postgres } ? "postgres-before-swap" : "restore-before-swap")

@@ -114,6 +114,10 @@ public struct VerifyEngine {
             problems.append(Problem("\(extra): unexpected file in snapshot \(id)"))
         }
         for source in manifest.sources {
+            if depth == .deep {
+                ProgressMeter.shared.begin("verify --deep \(id) \(source.name)", total: source.files.reduce(Int64(0)) { $0 + $1.uncompressed.size })
+            }
+            defer { ProgressMeter.shared.end() }
             for file in source.files {
                 if let problem = check(file, of: source, id: id, present: present, depth: depth, report: &report) {
                     problems.append(problem)

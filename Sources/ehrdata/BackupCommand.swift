@@ -46,6 +46,8 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger("backup")
+        let progress = ProgressDisplay()
+        defer { progress.stop() }
         var published: Manifest?
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()

@@ -5,7 +5,28 @@ import EHREngine
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Work with the config file.",
-        subcommands: [Check.self])
+        subcommands: [Check.self, Sample.self])
+
+    struct Sample: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a commented sample config (the one init writes) on stdout.",
+            discussion: """
+                For installers and for a person starting a config by hand: every key with a
+                comment, the archive set to --archive. Nothing is written or checked.
+
+                Examples:
+                  ehrdata config sample --archive /srv/backups/ehrdata > /etc/ehrdata/ehrdata.yaml
+
+                Exit status: 0.
+                """)
+
+        @Option(help: "The archive directory the sample names.")
+        var archive = "/srv/backups/ehrdata"
+
+        func run() throws {
+            print(InitEngine.sampleConfig(archive: archive), terminator: "")
+        }
+    }
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(

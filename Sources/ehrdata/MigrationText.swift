@@ -78,13 +78,13 @@ enum MigrationText {
     }
 }
 
-/// One line on stderr, rewritten twice a second, when stderr is a terminal; nothing otherwise
-/// (cron, logs, pipes).
+/// One line on stderr, rewritten twice a second, when stderr is a terminal (or with --progress);
+/// nothing otherwise (cron, logs, pipes).
 final class ProgressLine: @unchecked Sendable { // `lock` guards `running`
     private let lock = NSLock()
     private var running = true
     private let done = DispatchSemaphore(value: 0)
-    private let enabled = isatty(STDERR_FILENO) == 1
+    private let enabled = ProgressDisplay.enabled
 
     init(_ progress: MigrationProgress) {
         guard enabled else { return }

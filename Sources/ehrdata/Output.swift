@@ -13,6 +13,7 @@ enum Output {
         } catch {
             let e = (error as? EHRError) ?? EHRError(.failure, "\(error)")
             printError(e, json: json)
+            Alerts.fire(e)
             throw ExitCode(e.kind.exitCode)
         }
         if json {
@@ -26,6 +27,7 @@ enum Output {
     /// For a result that is itself a failure (verify found damage): print it, then exit non-zero.
     static func fail(_ error: EHRError, json: Bool) throws -> Never {
         if !json { printError(error, json: false) }
+        Alerts.fire(error)
         throw ExitCode(error.kind.exitCode)
     }
 

@@ -110,6 +110,8 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger("restore")
+        let progress = ProgressDisplay()
+        defer { progress.stop() }
         var declined = false
         var shown: RestoreEngine.Plan?
         try Output.run(json: global.json, {

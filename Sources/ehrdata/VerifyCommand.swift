@@ -48,6 +48,8 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger("verify")
+        let progress = ProgressDisplay()
+        defer { progress.stop() }
         var reports: [VerifyEngine.Report] = []
         try Output.run(json: global.json, {
             let config = try global.loadConfiguration()
