@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The metrics file: Prometheus text format from swift-prometheus's registry (on swift-metrics).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries: a module map and a shim header, nothing else.
@@ -48,6 +50,7 @@ let package = Package(
         .target(name: "EHREngine", dependencies: [
             "EHRCore", "EHRConfig", "EHRArchive", "EHRCompression", "EHRSQLite", "EHRPostgres", "CPosix",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The executable: argument-parser commands only.
         .executableTarget(name: "ehrdata", dependencies: [

@@ -38,8 +38,11 @@ public final class ArchiveLock {
     public private(set) var readOnlyArchive = false
 
     /// Takes the lock, waiting up to `wait` seconds (0: fail at once with the `locked` code).
+    /// `createLockFiles: false` (a reader that must change nothing, not even create a lock file,
+    /// such as `prune --dry-run`): a missing lock file is not created, and the reader goes without it.
     public init(archive: Archive, mode: Mode, command: String, wait: TimeInterval = 0,
-                logger: Logger? = nil) throws {
+                logger: Logger? = nil, createLockFiles: Bool = true) throws {
+        self.createLockFiles = createLockFiles
         self.mode = mode
         let deadline = Date().addingTimeInterval(wait)
         do {
@@ -58,7 +61,12 @@ public final class ArchiveLock {
         }
     }
 
-    private init(mode: Mode) { self.mode = mode }
+    private init(mode: Mode) {
+        self.mode = mode
+        createLockFiles = true
+    }
+
+    private let createLockFiles: Bool
 
     /// The writer lock alone, if it is free at this moment; nil if another command writes (or
     /// the archive is read-only). For a reader that must finish a dead writer's work.
@@ -84,7 +92,8 @@ public final class ArchiveLock {
         // No link is followed and no FIFO waited on; a shared flock needs only read access,
         // so a reader of a read-only archive opens an existing lock file read-only.
         let flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK
-        var fd = open(path, O_RDWR | O_CREAT | flags, 0o600)
+        var fd = open(path, O_RDWR | (createLockFiles ? O_CREAT : 0) | flags, 0o600)
+        if fd < 0, errno == ENOENT, !createLockFiles, readerMayGoWithout { return }
         if fd < 0, readerMayGoWithout, [EROFS, EACCES, EPERM].contains(errno) {
             fd = open(path, O_RDONLY | flags)
             if fd < 0, errno == ENOENT || errno == EACCES {

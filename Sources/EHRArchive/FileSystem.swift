@@ -196,11 +196,13 @@ public enum FileSystem {
 
     /// Writes `data` to `path` atomically: a temp file beside it, fsync, rename, fsync the
     /// directory. Readers see the old content or the new, never a mix.
-    public static func atomicWrite(_ data: [UInt8], to path: String) throws {
+    /// `mode`: the file's mode instead of 0600 (a metrics file that another user's exporter reads).
+    public static func atomicWrite(_ data: [UInt8], to path: String, mode: mode_t? = nil) throws {
         let dir = (path as NSString).deletingLastPathComponent
         let temp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         do {
             let file = try OutputFile(creating: temp)
+            if let mode, chmod(temp, mode) != 0 { throw error("set the mode of", temp) }
             try file.write(data)
             try file.sync()
             try file.close()

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import EHRCore
 import Foundation
 
 /// Fault injection for crash and lock tests, driven by the environment so the real binary can be
@@ -32,6 +33,11 @@ import Foundation
 ///   test can set the scene, then have the process die at a later step). Also
 ///   `sqlite-undo-database-aside`: undoing a finished swap, after the restored database was moved
 ///   aside and before its companions.
+///   prune: `prune-after-unpublish` (the first snapshot renamed into removing/, nothing deleted),
+///   `prune-mid-delete` (its data files deleted, its manifest not) and `prune-after-delete` (the
+///   first snapshot fully deleted, the others not yet unpublished).
+/// - `EHRDATA_TEST_NOW=20261129T093647Z`: the clock as `now()` reads it (a backup's start time and
+///   snapshot id, a hold's time, status's ages), so tests make snapshots at chosen times.
 /// - `EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES=N`: a streamed SQLite copy gives up after N pages,
 ///   as if a check had failed, so the fallback through a scratch file runs.
 public enum TestHooks {
@@ -42,6 +48,7 @@ public enum TestHooks {
     private static let killAt = environment["EHRDATA_TEST_KILL_AT"]
     private static let hookDirectory = environment["EHRDATA_TEST_HOOK_DIR"]
     private static let state = Counter()
+    private static let fixedNow = environment["EHRDATA_TEST_NOW"].flatMap { Timestamp.parseCompactUTC($0) }
     public static let streamRefusedAfterPages = environment["EHRDATA_TEST_STREAM_REFUSE_AFTER_PAGES"].flatMap { Int($0) }
 
     private final class Counter: @unchecked Sendable { // guarded by `lock`
@@ -61,6 +68,9 @@ public enum TestHooks {
         if let abortAfter, total >= abortAfter { kill(getpid(), SIGKILL) }
         if shouldPause { pause() }
     }
+
+    /// The time: the real clock, unless a test fixed it with `EHRDATA_TEST_NOW`.
+    public static func now() -> Date { fixedNow ?? Date() }
 
     /// A named moment in a command where a test may pause it.
     public static func checkpoint(_ point: String) {

@@ -20,7 +20,7 @@ public enum ConfigParser {
                            hint: "fix the YAML syntax; 'ehrdata init' writes a valid sample")
         }
         let top = try Mapping(root, path: "", origin: origin,
-                              allowed: ["archive", "sources", "retention", "compression", "log", "on_failure", "rules", "check", "drill"])
+                              allowed: ["archive", "sources", "retention", "compression", "metrics", "log", "on_failure", "rules", "check", "drill"])
 
         let archiveNode = try top.required("archive")
         let archive = absolute(try top.string(archiveNode, "archive"), base: baseDirectory)
@@ -47,11 +47,38 @@ public enum ConfigParser {
         var retention = Retention()
         if let node = top.optional("retention") {
             let r = try Mapping(node, path: "retention.", origin: origin,
-                                allowed: ["keep_last", "keep_daily", "keep_weekly", "keep_monthly"])
+                                allowed: ["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly",
+                                          "keep_yearly", "keep_within", "time_zone"])
             retention.keepLast = try r.count("keep_last")
+            retention.keepHourly = try r.count("keep_hourly")
             retention.keepDaily = try r.count("keep_daily")
             retention.keepWeekly = try r.count("keep_weekly")
             retention.keepMonthly = try r.count("keep_monthly")
+            retention.keepYearly = try r.count("keep_yearly")
+            if let withinNode = r.optional("keep_within") {
+                let text = try r.string(withinNode, "keep_within")
+                guard let within = RetentionWithin(text) else {
+                    throw fail(origin, withinNode.mark, "key 'retention.keep_within' is '\(text)', not a duration",
+                               hint: "write a number with s, m, h or d, such as 36h or 14d")
+                }
+                retention.keepWithin = within
+            }
+            if let zoneNode = r.optional("time_zone") {
+                let name = try r.string(zoneNode, "time_zone")
+                guard TimeZone(identifier: name) != nil else {
+                    throw fail(origin, zoneNode.mark, "key 'retention.time_zone' is '\(name)', not a time zone this host knows",
+                               hint: "use an IANA name such as Europe/Berlin or UTC (see /usr/share/zoneinfo)")
+                }
+                retention.timeZone = name
+            }
+        }
+
+        var metrics = MetricsConfig()
+        if let node = top.optional("metrics") {
+            let m = try Mapping(node, path: "metrics.", origin: origin, allowed: ["textfile"])
+            if let fileNode = m.optional("textfile") {
+                metrics.textfile = absolute(try m.string(fileNode, "textfile"), base: baseDirectory)
+            }
         }
 
         var compression = Compression()
@@ -81,6 +108,7 @@ public enum ConfigParser {
                                           compression: compression, origin: origin)
         try parseOperationKeys(top, into: &configuration)
         try parseCheckKeys(top, into: &configuration, base: baseDirectory)
+        configuration.metrics = metrics
         return configuration
     }
 

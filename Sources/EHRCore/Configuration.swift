@@ -9,6 +9,7 @@ public struct Configuration: Sendable, Equatable {
     public var compression: Compression
     /// Log format and the failure command (the unattended-operation keys).
     public var operations = Operations()
+    public var metrics: MetricsConfig = .init()
     /// The file it was read from, for messages.
     public var origin: String
     /// `rules`, `check` and `drill` (Check/Rules.swift).
@@ -75,20 +76,39 @@ public struct SourceConfig: Sendable, Equatable {
     }
 }
 
-/// Retention policy, applied by `prune` (operations issue). Nil means "this rule keeps nothing".
+/// Retention policy, applied by `prune` (Retention.swift has the rules). Nil or 0: this rule
+/// keeps nothing by itself.
 public struct Retention: Sendable, Equatable {
     public var keepLast: Int?
+    public var keepHourly: Int?
     public var keepDaily: Int?
     public var keepWeekly: Int?
     public var keepMonthly: Int?
+    public var keepYearly: Int?
+    /// Keep every snapshot started within this long before the newest one.
+    public var keepWithin: RetentionWithin?
+    /// The IANA zone whose hours, days, weeks, months and years the buckets follow; nil: the host's.
+    public var timeZone: String?
 
-    public init(keepLast: Int? = nil, keepDaily: Int? = nil, keepWeekly: Int? = nil,
-                keepMonthly: Int? = nil) {
+    public init(keepLast: Int? = nil, keepHourly: Int? = nil, keepDaily: Int? = nil, keepWeekly: Int? = nil,
+                keepMonthly: Int? = nil, keepYearly: Int? = nil, keepWithin: RetentionWithin? = nil,
+                timeZone: String? = nil) {
         self.keepLast = keepLast
+        self.keepHourly = keepHourly
         self.keepDaily = keepDaily
         self.keepWeekly = keepWeekly
         self.keepMonthly = keepMonthly
+        self.keepYearly = keepYearly
+        self.keepWithin = keepWithin
+        self.timeZone = timeZone
     }
+}
+
+/// `metrics:` in the config.
+public struct MetricsConfig: Sendable, Equatable {
+    /// Rewritten (atomically) by every command that changes or checks the archive.
+    public var textfile: String?
+    public init(textfile: String? = nil) { self.textfile = textfile }
 }
 
 public struct Compression: Sendable, Equatable {

@@ -38,6 +38,14 @@ public enum Timestamp {
             + "\(pad(p.s, 2)).\(pad(p.ms, 3))Z"
     }
 
+    /// Parses `iso8601`'s form (`2026-11-29T09:36:47.123Z`, milliseconds optional).
+    public static func parseISO(_ s: String) -> Date? {
+        let u = Array(s.utf8)
+        guard u.count >= 20, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), u[10] == UInt8(ascii: "T"),
+              u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":") else { return nil }
+        return parseCompactUTC(s.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: ""))
+    }
+
     /// Parses `compactUTC` without its milliseconds and `Z` (`20261129T093647`) or in full.
     public static func parseCompactUTC(_ s: String) -> Date? {
         let u = Array(s.utf8)

@@ -30,8 +30,22 @@ public struct BackupEngine {
         IntentRecovery(archive: archive, logger: logger, sqlitePaths: configuration.sqlitePaths).run(holdingWriteLock: true)
         try removeLeftovers(in: archive)
 
-        let started = Date()
-        let staged = try archive.beginSnapshot(at: started)
+        let realStart = Date()
+        let started = TestHooks.now()
+        func outcomes(_ manifest: Manifest?) -> [String: RunRecord.Outcome] {
+            let finished = Timestamp.iso8601(started.addingTimeInterval(Date().timeIntervalSince(realStart)))
+            return Dictionary(uniqueKeysWithValues: sources.map { source in
+                let copy = manifest?.sources.first { $0.name == source.name }
+                return (source.name, RunRecord.Outcome(startedAt: Timestamp.iso8601(started), finishedAt: finished,
+                                                       ok: copy.map { !$0.sourceDamaged } ?? false,
+                                                       snapshot: manifest?.snapshotID.rawValue))
+            })
+        }
+        let staged: StagedSnapshot
+        do { staged = try archive.beginSnapshot(at: started) } catch {
+            record(outcomes(nil), in: archive)
+            throw error
+        }
         logger.info("backup started", metadata: ["snapshot": "\(staged.id)", "sources": "\(sources.count)"])
         do {
             var captured: [Manifest.Source] = []
@@ -53,18 +67,29 @@ public struct BackupEngine {
             }
             let manifest = Manifest(snapshotID: staged.id, tool: .init(version: EHRVersion.current),
                                     host: ProcessInfo.processInfo.hostName, startedAt: Timestamp.iso8601(started),
-                                    finishedAt: Timestamp.iso8601(Date()), sources: captured)
+                                    finishedAt: Timestamp.iso8601(started.addingTimeInterval(Date().timeIntervalSince(realStart))),
+                                    sources: captured)
             TestHooks.checkpoint("backup-before-publish")
             try staged.publish(manifest)
             logger.info("backup published", metadata: [
                 "snapshot": "\(staged.id)", "compressed_bytes": "\(manifest.compressedSize)",
             ])
+            record(outcomes(manifest), in: archive)
             return manifest
         } catch {
             staged.discard()
+            record(outcomes(nil), in: archive)
             logger.info("backup failed; its staging data was removed and nothing was published")
             throw error
         }
+    }
+
+    /// The run record and the metrics file: their failure is a warning, never the backup's.
+    private func record(_ outcomes: [String: RunRecord.Outcome], in archive: Archive) {
+        do { try RunRecord.recordBackup(outcomes, in: archive) } catch {
+            logger.warning("could not record this backup's outcome in the archive", metadata: ["error": "\(error)"])
+        }
+        MetricsFile.refresh(configuration, archive: archive, logger: logger)
     }
 
     private func selectedSources(_ names: [String]) throws -> [SourceConfig] {

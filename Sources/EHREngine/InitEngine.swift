@@ -68,13 +68,20 @@ public struct InitEngine {
           #   kind: postgres
           #   connection: "host=127.0.0.1 port=5432 dbname=fhir user=ehrdata_backup"
 
-        # How many snapshots 'ehrdata prune' keeps (restic-style rules; a snapshot kept by any
-        # rule stays).
+        # How many snapshots 'ehrdata prune' keeps (restic's rules; a snapshot kept by any
+        # rule stays; also keep_hourly, keep_yearly, keep_within: 36h). Days, weeks and months
+        # are counted in time_zone (default: this host's).
         retention:
           keep_last: 7
           keep_daily: 14
           keep_weekly: 8
           keep_monthly: 12
+          # time_zone: Europe/Berlin
+
+        # A Prometheus textfile (node_exporter's textfile collector) rewritten by every command
+        # that changes or checks the archive.
+        # metrics:
+        #   textfile: /var/lib/prometheus/node-exporter/ehrdata.prom
 
         # gzip level, 1 (fastest) to 9 (smallest); 6 is gzip's default.
         compression:

@@ -33,6 +33,8 @@ public struct ListEngine {
         /// The last verify's outcome, if one was recorded. Left out when the snapshot is found
         /// damaged now and that record said ok: an older ok never stands beside a damage.
         public var lastVerify: VerifyRecord?
+        /// The legal hold on this snapshot, if any ('ehrdata hold').
+        public var hold: Hold?
     }
 
     public struct SourceEntry: Codable, Sendable {
@@ -48,6 +50,7 @@ public struct ListEngine {
         let lock = try ArchiveLock(archive: archive, mode: .reader, command: "list", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
         IntentRecovery(archive: archive, logger: logger, sqlitePaths: sqlitePaths).run(holdingWriteLock: false)
+        let holds = archive.holds()
         return try archive.snapshotIDs(ignored: { Warnings.notASnapshot($0, logger) }).reversed().map { id in
             let record = VerifyRecord.load(from: archive, id: id)
             do {
@@ -59,13 +62,14 @@ public struct ListEngine {
                                              sourceDamaged: $0.sourceDamaged)
                              },
                              compressedSize: m.compressedSize, uncompressedSize: m.uncompressedSize,
-                             problem: nil, lastVerify: record)
+                             problem: nil, lastVerify: record, hold: holds[id.rawValue])
             } catch {
                 let e = error as? EHRError
                 return Entry(id: id.rawValue, startedAt: id.date.map(Timestamp.iso8601), finishedAt: nil,
                              sources: [], compressedSize: 0, uncompressedSize: 0,
                              problem: e?.message ?? "\(error)", unsupportedFormat: e?.kind == .unsupportedFormat,
-                             lastVerify: record?.ok == true || e?.kind == .unsupportedFormat ? nil : record)
+                             lastVerify: record?.ok == true || e?.kind == .unsupportedFormat ? nil : record,
+                             hold: holds[id.rawValue])
             }
         }
     }

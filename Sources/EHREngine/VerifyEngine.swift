@@ -20,6 +20,8 @@ public struct VerifyEngine {
     public var scratchDirectory: String
     /// The config's SQLite paths, so that an interrupted in-place restore can be undone.
     public var sqlitePaths: [String: String] = [:]
+    /// When set, its `metrics.textfile` is rewritten after the run.
+    public var configuration: Configuration?
 
     public init(archive: Archive, logger: Logger, lockWait: TimeInterval = 0,
                 scratchDirectory: String = NSTemporaryDirectory()) {
@@ -52,9 +54,10 @@ public struct VerifyEngine {
         let lock = try ArchiveLock(archive: archive, mode: .reader, command: "verify", wait: lockWait, logger: logger)
         defer { withExtendedLifetime(lock) {} }
         IntentRecovery(archive: archive, logger: logger, sqlitePaths: sqlitePaths).run(holdingWriteLock: false)
+        defer { if let configuration { MetricsFile.refresh(configuration, archive: archive, logger: logger) } }
         return ids.map { id in
             var report = verify(id, depth: depth)
-            let result = VerifyRecord.Result(verifiedAt: Timestamp.iso8601(Date()), ok: report.ok, problems: report.problems)
+            let result = VerifyRecord.Result(verifiedAt: Timestamp.iso8601(TestHooks.now()), ok: report.ok, problems: report.problems)
             do {
                 report.verdict = try VerifyRecord.record(result, depth: depth.rawValue, to: archive, id: id).verdict
                 report.recorded = true

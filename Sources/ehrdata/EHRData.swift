@@ -20,18 +20,20 @@ struct EHRData: ParsableCommand {
               ehrdata verify latest
               ehrdata restore latest --to /tmp/backend-check.sqlite
               ehrdata migrate --from backend.sqlite --to 'dbname=ehr'
+              ehrdata prune --dry-run
+              ehrdata status --max-age 26h
 
             The config file is found by --config, then $EHRDATA_CONFIG, then
             /etc/ehrdata/ehrdata.yaml. Exit statuses (docs/EXIT-CODES.md): 0 ok, 1
             failure, 64 usage, 65 verification failed, 66 not found, 73 target exists, 75
             locked or in use, 76 unsupported format, 78 configuration, 79 values do not
             fit (migrate), 80 parity check failed (migrate), 81 inconsistency found (check,
-            drill), 82 a check could not run, 84 source damaged.
+            drill), 82 a check could not run, 83 last good backup too old (status
+            --max-age), 84 source damaged.
             """,
         version: EHRVersion.current,
-        subcommands: [Init.self, Backup.self, List.self, Show.self, Verify.self, Restore.self, Migrate.self, Config.self,
-                      Check.self,
-                      Drill.self]
+        subcommands: [Init.self, Backup.self, List.self, Show.self, Verify.self, Restore.self, Migrate.self,
+                      Check.self, Drill.self, Prune.self, HoldCommand.self, Release.self, Status.self, Metrics.self, Config.self]
     )
 
     /// As swift-argument-parser's own `main`, except that a command-line mistake reads like

@@ -59,6 +59,7 @@ struct Verify: ParsableCommand {
             var engine = VerifyEngine(archive: archive, logger: logger, lockWait: try lock.seconds)
             if let scratchDir { engine.scratchDirectory = scratchDir }
             engine.sqlitePaths = config.sqlitePaths
+            engine.configuration = config
             reports = try engine.run(ids, depth: deep ? .deep : .checksums)
             return reports
         }) { reports in

@@ -3,12 +3,16 @@ import Foundation
 import Testing
 
 @Suite struct HelpTests {
-    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["show"], ["verify"], ["restore"], ["migrate"], ["config", "check"], ["check"], ["drill"]])
+    @Test(arguments: [[], ["init"], ["backup"], ["list"], ["show"], ["verify"], ["restore"], ["migrate"], ["config", "check"],
+                      ["check"], ["drill"], ["prune"], ["hold"], ["release"], ["status"], ["metrics"]])
     func everyCommandHasHelpWithExamples(_ command: [String]) throws {
         let r = try Run.ehrdata(command + ["--help"])
         #expect(r.status == 0)
         #expect(r.stdout.contains("Examples:"), "no examples in help of \(command)")
         #expect(r.stdout.contains("ehrdata"))
+        if ["prune", "hold", "release", "status", "metrics"].contains(command.first ?? "") {
+            #expect(r.stdout.contains("Exit status"), "no exit statuses in help of \(command)")
+        }
     }
 
     @Test func versionAndCompletions() throws {
@@ -21,6 +25,8 @@ import Testing
             #expect(c.stdout.contains("restore"))
             #expect(c.stdout.contains("migrate") && c.stdout.contains("on-mismatch"))
             #expect(c.stdout.contains("show-keys") && c.stdout.contains("scratch-dir") && c.stdout.contains("drill"))
+            #expect(c.stdout.contains("prune") && c.stdout.contains("dry-run") && c.stdout.contains("max-age")
+                && c.stdout.contains("release") && c.stdout.contains("reason"))
         }
     }
 

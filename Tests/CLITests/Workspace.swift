@@ -56,11 +56,14 @@ final class Workspace {
     }
 
     /// The workspace's state without the archive's lock files, whose content only says who
-    /// holds them.
+    /// holds them, and without the backup run record, which a failed backup writes on purpose
+    /// (docs/ARCHIVE-FORMAT.md, "Run records"; StatusMetricsTests checks it).
     func archiveState() throws -> TreeState {
         var state = try TreeState(dir.path)
         state.entries["archive/write.lock"] = nil
         state.entries["archive/read.lock"] = nil
+        state.entries["archive/runs"] = nil
+        state.entries["archive/runs/backup.json"] = nil
         return state
     }
 }

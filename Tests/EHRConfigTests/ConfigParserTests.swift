@@ -51,6 +51,29 @@ import Testing
         #expect(c.compression.level == 3)
     }
 
+    @Test func retentionAndMetricsKeys() throws {
+        let text = valid.replacingOccurrences(of: "  keep_daily: 14", with: """
+              keep_daily: 14
+              keep_hourly: 24
+              keep_yearly: 3
+              keep_within: 36h
+              time_zone: Europe/Berlin
+            metrics:
+              textfile: metrics/ehrdata.prom
+            """)
+        let c = try parse(text)
+        #expect(c.retention.keepHourly == 24 && c.retention.keepYearly == 3)
+        #expect(c.retention.keepWithin == RetentionWithin("36h"))
+        #expect(c.retention.timeZone == "Europe/Berlin")
+        #expect(c.metrics.textfile == "/etc/ehrdata/metrics/ehrdata.prom")
+        #expect(failure(valid.replacingOccurrences(of: "keep_daily: 14", with: "keep_within: a fortnight"))
+            .contains("test.yaml:11: key 'retention.keep_within' is 'a fortnight', not a duration"))
+        #expect(failure(valid.replacingOccurrences(of: "keep_daily: 14", with: "time_zone: Mars/Olympus"))
+            .contains("key 'retention.time_zone' is 'Mars/Olympus'"))
+        #expect(failure(valid + "\nmetrics:\n  textfil: x").contains("did you mean 'metrics.textfile'"))
+        #expect(failure(valid.replacingOccurrences(of: "keep_daily: 14", with: "keep_yearly: -1")).contains("must not be negative"))
+    }
+
     @Test func misspelledKeyIsRejectedWithLineAndSuggestion() {
         let text = valid.replacingOccurrences(of: "keep_daily", with: "keep_dialy")
         let message = failure(text)
