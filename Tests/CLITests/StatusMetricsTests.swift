@@ -102,6 +102,9 @@ import Testing
         let uncompressed = try #require((file0["uncompressed"] as? [String: Any])?["size"] as? Int)
 
         var m = try Self.parse(try String(contentsOfFile: file, encoding: .utf8))
+        // The run that wrote it, by the id in the snapshot's manifest and its log lines.
+        let runID = try #require(manifest["runID"] as? String)
+        #expect(m[#"ehrdata_last_run_info{run="\#(runID)"}"#] != nil, "\(m.keys.sorted())")
         #expect(m[#"ehrdata_backup_success{source="backend"}"#] == 1)
         #expect(m[#"ehrdata_backup_last_success_timestamp_seconds{source="backend"}"#].map { abs($0 - finished) < 0.002 } == true)
         #expect(m[#"ehrdata_backup_size_bytes{source="backend",stage="compressed"}"#] == Double(compressed))
@@ -133,6 +136,9 @@ import Testing
         var printed = try Self.parse(try ws.ok(["metrics"]))
         #expect(printed.removeValue(forKey: "ehrdata_archive_free_bytes") != nil)
         m["ehrdata_archive_free_bytes"] = nil
+        // ... and the run that printed it.
+        printed = printed.filter { !$0.key.hasPrefix("ehrdata_last_run_info") }
+        m = m.filter { !$0.key.hasPrefix("ehrdata_last_run_info") }
         #expect(printed == m)
         // No file is left beside it but the metrics file (the temp was renamed).
         #expect(try FileManager.default.contentsOfDirectory(atPath: ws.dir.file("textfile")) == ["ehrdata.prom"])
@@ -143,6 +149,13 @@ import Testing
         m = try Self.parse(try String(contentsOfFile: file, encoding: .utf8))
         #expect(m[#"ehrdata_backup_success{source="backend"}"#] == 1)
         #expect(m["ehrdata_snapshots"] == 2)
+
+        // A check stores its results and the file shows its violations per check.
+        let check = try ws.run(["check"])
+        #expect(check.status == 0, "\(check.stderr)")
+        m = try Self.parse(try String(contentsOfFile: file, encoding: .utf8))
+        #expect(m[#"ehrdata_check_violations{rule="integrity",source="backend"}"#] == 0, "\(m.keys.sorted())")
+        #expect(try ws.ok(["status", "--json"]).contains("consistent at "))
     }
 
     static func epoch(_ iso: String) -> Double? {

@@ -112,6 +112,8 @@ public struct CheckEngine {
         }
         do {
             try ResultRecord.store(report, command: "check", name: name, in: archive)
+            // The metrics file shows the violations (its writes are atomic renames: no lock needed).
+            MetricsFile.refresh(configuration, archive: archive, logger: logger)
             return true
         } catch {
             logger.warning("the result was not stored in the archive", metadata: ["reason": "\((error as? EHRError)?.message ?? "\(error)")"])

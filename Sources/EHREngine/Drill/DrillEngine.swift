@@ -111,6 +111,7 @@ public struct DrillEngine {
         do {
             try ResultRecord.store(report, command: "drill", name: ResultRecord.drillName, in: archive)
             report.stored = true
+            MetricsFile.refresh(configuration, archive: archive, logger: logger)
         } catch {
             logger.warning("the drill's result was not stored in the archive", metadata: ["reason": "\(IntentRecovery.reason(error))"])
         }

@@ -39,7 +39,8 @@ public struct ArchiveHealth: Codable, Sendable {
         public var lastBackupOK: Bool
         /// The newest verify recorded for a snapshot holding this source.
         public var lastVerify: LastVerify?
-        /// Reserved for `check` and `drill` (later issues): always null for now.
+        /// The last stored `check` and `drill` results for this source: "consistent at TIME",
+        /// "inconsistent at TIME", …; null when none covered it.
         public var lastCheck: String?
         public var lastDrill: String?
         public var holds: [Hold]
@@ -70,6 +71,9 @@ public struct ArchiveHealth: Codable, Sendable {
     public var nightsLeft: Int64?
     /// The newest successful verify of any snapshot (seconds since 1970), for the metrics.
     public var lastVerifySuccess: String?
+    /// The last stored check's results (violations per check and rule), and the last drill.
+    public var lastCheckResults: [CheckResult] = []
+    public var lastDrillSuccess: String?
     /// With `status --max-age`: the limit, and the configured sources whose last good backup is
     /// older or missing (exit 83 when not empty).
     public var maxAgeSeconds: Double?
@@ -86,6 +90,8 @@ public struct ArchiveHealth: Codable, Sendable {
             if let m = try? archive.manifest(of: id) { manifests.append((id, m)) }
             if let v = VerifyRecord.load(from: archive, id: id) { verifies[id] = v }
         }
+        let check = StoredResult.load(ResultRecord.checkName, from: archive)
+        let drill = StoredResult.load(ResultRecord.drillName, from: archive)
         var names = configuration.sources.map(\.name)
         for (_, m) in manifests { for s in m.sources where !names.contains(s.name) { names.append(s.name) } }
 
@@ -108,6 +114,7 @@ public struct ArchiveHealth: Codable, Sendable {
             let newestOK = holding.first.map { !$0.1.sources.contains { $0.name == name && $0.sourceDamaged } } ?? false
             return Source(name: name, configured: configuration.source(named: name) != nil, lastGood: lastGood, lastRun: run,
                           lastBackupOK: run?.ok ?? newestOK, lastVerify: lastVerify,
+                          lastCheck: check?.summary(for: name), lastDrill: drill?.summary(for: name),
                           holds: holding.compactMap { holds[$0.0.rawValue] })
         }
 
@@ -117,10 +124,38 @@ public struct ArchiveHealth: Codable, Sendable {
         let growth = Self.dailyGrowth(manifests.map { ($0.0.date ?? now, $0.1.compressedSize) })
         let nights = growth.flatMap { g in free.map { g > 0 ? $0 / g : Int64.max } }
         let lastVerifySuccess = verifies.values.filter(\.ok).map(\.verifiedAt).max()
-        return ArchiveHealth(now: Timestamp.iso8601(now), sources: sources, snapshots: ids.count,
-                             holds: holds.values.sorted { $0.snapshot < $1.snapshot }, archiveBytes: archiveBytes,
-                             freeBytes: free, dailyGrowthBytes: growth, nightsLeft: nights,
-                             lastVerifySuccess: lastVerifySuccess)
+        var health = ArchiveHealth(now: Timestamp.iso8601(now), sources: sources, snapshots: ids.count,
+                                   holds: holds.values.sorted { $0.snapshot < $1.snapshot }, archiveBytes: archiveBytes,
+                                   freeBytes: free, dailyGrowthBytes: growth, nightsLeft: nights,
+                                   lastVerifySuccess: lastVerifySuccess)
+        health.lastCheckResults = check?.result.results ?? []
+        health.lastDrillSuccess = drill.flatMap { $0.result.verdict == "consistent" ? $0.finishedAt : nil }
+        return health
+    }
+
+    /// `results/check.json` or `drill.json` as `check` and `drill` store them (ResultRecord).
+    struct StoredResult: Decodable {
+        struct Body: Decodable {
+            var results: [CheckResult]
+            var verdict: String
+        }
+
+        var finishedAt: String
+        var result: Body
+
+        static func load(_ name: String, from archive: Archive) -> StoredResult? {
+            guard let bytes = ResultRecord.load(name, from: archive) else { return nil }
+            return try? JSONDecoder().decode(StoredResult.self, from: Data(bytes))
+        }
+
+        /// This source's verdict: inconsistent if any of its results failed, incomplete if one
+        /// could not run, else consistent; nil when no result was about it.
+        func summary(for source: String) -> String? {
+            let mine = result.results.filter { $0.source == source }
+            guard !mine.isEmpty else { return nil }
+            let verdict = mine.contains { $0.status == .fail } ? "inconsistent" : mine.contains { $0.status == .error } ? "incomplete" : "consistent"
+            return "\(verdict) at \(finishedAt)"
+        }
     }
 
     /// Per day over the week before the newest snapshot: the snapshots' compressed bytes (each

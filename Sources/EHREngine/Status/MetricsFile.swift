@@ -37,6 +37,13 @@ public enum MetricsFile {
         family("ehrdata_verify_last_success_timestamp_seconds", "When a verify last passed, of any snapshot (seconds since 1970).",
                health.lastVerifySuccess.flatMap(seconds).map { [([], $0)] } ?? [])
         family("ehrdata_holds", "Snapshots under a legal hold.", [([], Double(health.holds.count))])
+        family("ehrdata_check_violations", "Violations found by the last check, per check or rule and source.",
+               health.lastCheckResults.map { ([("rule", $0.name), ("source", $0.source)], Double($0.violations)) })
+        family("ehrdata_drill_last_success_timestamp_seconds", "When the last restore drill passed, if the last one did (seconds since 1970).",
+               health.lastDrillSuccess.flatMap(seconds).map { [([], $0)] } ?? [])
+        // The run that wrote this file: its id is in its log lines and manifest too.
+        family("ehrdata_last_run_info", "The ehrdata run that last wrote this file (value: when, seconds since 1970).",
+               [([("run", RunID.current)], Double(Int(Date().timeIntervalSince1970)))])
         if let free = health.freeBytes {
             family("ehrdata_archive_free_bytes", "Free bytes on the archive's filesystem.", [([], Double(free))])
         }
