@@ -15,7 +15,7 @@ set -euo pipefail
 # zstd: the CLI, to check by hand (and in tests) that zstd archives decompress without ehrdata.
 # python3-prometheus-client: a real Prometheus text-format parser, for the metrics file's tests.
 # restic: the retention rules are checked against restic's own 'forget' (Debian's 0.14).
-PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev libdeflate-dev postgresql sqlite3 zstd python3-prometheus-client restic logrotate)
+PACKAGES=(libpq-dev libsqlite3-dev zlib1g-dev libzstd-dev libdeflate-dev postgresql sqlite3 zstd python3-prometheus-client restic logrotate systemd)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
