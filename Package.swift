@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "EHRTestSupport", dependencies: [
             "EHRSQLite", .product(name: "Crypto", package: "swift-crypto"),
         ], path: "Tests/EHRTestSupport"),
-        .testTarget(name: "EHRCoreTests", dependencies: ["EHRCore"]),
+        .testTarget(name: "EHRCoreTests", dependencies: ["EHRCore", "EHRTestSupport"]),
         .testTarget(name: "EHRConfigTests", dependencies: ["EHRConfig", "EHRTestSupport"]),
         .testTarget(name: "EHRCompressionTests", dependencies: ["EHRCompression", "EHRTestSupport"]),
         .testTarget(name: "EHRSQLiteTests", dependencies: ["EHRSQLite", "EHRTestSupport"]),

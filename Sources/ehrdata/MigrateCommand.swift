@@ -107,7 +107,7 @@ struct Migrate: ParsableCommand {
             if let tempDir { request.tempDirectory = tempDir }
             if let report { request.rejectDirectory = (report as NSString).deletingLastPathComponent.isEmpty ? "." : (report as NSString).deletingLastPathComponent }
             let e = MigrateEngine(logger: logger, archive: { try Archive.open(at: try endpoints.configuration().archive) })
-            let line = ProgressLine(e.progress)
+            let line = ProgressDisplay(e.progress)
             defer { line.stop() }
             let result = try e.run(request)
             if let report { try write(result, to: report) }

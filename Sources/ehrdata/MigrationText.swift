@@ -78,37 +78,17 @@ enum MigrationText {
     }
 }
 
-/// One line on stderr, rewritten twice a second, when stderr is a terminal (or with --progress);
-/// nothing otherwise (cron, logs, pipes).
-final class ProgressLine: @unchecked Sendable { // `lock` guards `running`
-    private let lock = NSLock()
-    private var running = true
-    private let done = DispatchSemaphore(value: 0)
-    private let enabled = ProgressDisplay.enabled
-
-    init(_ progress: MigrationProgress) {
-        guard enabled else { return }
+extension ProgressDisplay {
+    /// migrate's line: phase, parts, rows and rate.
+    convenience init(_ progress: MigrationProgress) {
         let started = Date()
-        Thread.detachNewThread { [self] in
-            var shown = false
-            while lock.withLock({ running }) {
-                let s = progress.snapshot
-                let elapsed = max(0.001, Date().timeIntervalSince(started))
-                var text = "migrate: \(s.phase)"
-                if s.totalParts > 0 { text += " \(s.parts)/\(s.totalParts) parts, \(s.rows)/\(s.totalRows) rows" }
-                if s.rows > 0 { text += ", \(Int(Double(s.rows) / elapsed)) rows/s" }
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
-                shown = true
-                usleep(500_000)
-            }
-            if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            done.signal()
+        self.init {
+            let s = progress.snapshot
+            let elapsed = max(0.001, Date().timeIntervalSince(started))
+            var text = "migrate: \(s.phase)"
+            if s.totalParts > 0 { text += " \(s.parts)/\(s.totalParts) parts, \(s.rows)/\(s.totalRows) rows" }
+            if s.rows > 0 { text += ", \(Int(Double(s.rows) / elapsed)) rows/s" }
+            return text
         }
-    }
-
-    func stop() {
-        guard enabled else { return }
-        lock.withLock { running = false }
-        done.wait()
     }
 }

@@ -1,7 +1,7 @@
 import EHRCore
 import Foundation
 
-/// The progress line of a long command (backup, restore, verify --deep, drill): the step and
+/// The progress line of a long command (backup, restore, verify --deep, drill, migrate): the step and
 /// source, bytes done (of the total when known), rate and ETA, redrawn in place twice a second
 /// on stderr. Only when stderr is a terminal, or with --progress; never on stdout, so --json
 /// output and pipes stay clean, and cron's logs get none.
@@ -14,16 +14,20 @@ final class ProgressDisplay: @unchecked Sendable { // `lock` guards `running`
     private let done = DispatchSemaphore(value: 0)
     private let active: Bool
 
-    init(_ meter: ProgressMeter = .shared) {
+    /// The archive's byte meter (backup, restore, verify --deep, drill).
+    convenience init(_ meter: ProgressMeter = .shared) {
+        self.init { let s = meter.snapshot; return s.label.isEmpty ? nil : Self.render(s) }
+    }
+
+    /// `line` gives the text to draw, or nil for nothing (yet).
+    init(line: @escaping @Sendable () -> String?) {
         active = Self.enabled
         guard active else { return }
         let terminal = isatty(STDERR_FILENO) == 1
         Thread.detachNewThread { [self] in
             var shown = false
             while lock.withLock({ running }) {
-                let s = meter.snapshot
-                if !s.label.isEmpty {
-                    let line = Self.render(s)
+                if let line = line() {
                     // A terminal gets the line redrawn in place; a file gets one line per redraw.
                     FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
                     shown = terminal

@@ -51,42 +51,18 @@ import Testing
         #expect(!(try pg.userSchemas(db)).contains("never"))
     }
 
-    /// A writer that keeps committing pairs of rows (one into `a`, one into `b`) and a transfer
-    /// between two accounts, each in one transaction, until told to stop.
-    final class Writer: @unchecked Sendable { // `lock` guards `stopping` and `failure`
-        private let lock = NSLock()
-        private var stopping = false
-        private(set) var failure: String?
-        private let done = DispatchSemaphore(value: 0)
-
-        init(_ path: String) {
-            Thread.detachNewThread { [self] in
-                defer { done.signal() }
-                do {
-                    let db = try SQLiteConnection(path: path, mode: .readWrite)
-                    var i = 0
-                    while !lock.withLock({ stopping }) {
-                        i += 1
-                        let from = i % 10 + 1, to = (i * 7) % 10 + 1
-                        try db.execute("""
-                            BEGIN IMMEDIATE;
-                            INSERT INTO a (n) VALUES (\(i));
-                            INSERT INTO b (n) VALUES (\(i));
-                            UPDATE accounts SET balance = balance - \(i % 97) WHERE id = \(from);
-                            UPDATE accounts SET balance = balance + \(i % 97) WHERE id = \(to);
-                            COMMIT;
-                            """)
-                    }
-                } catch {
-                    lock.withLock { failure = "\(error)" }
-                }
-            }
-        }
-
-        func stop() {
-            lock.withLock { stopping = true }
-            done.wait()
-        }
+    /// Pairs of rows (one into `a`, one into `b`) and a transfer between two accounts, each in
+    /// one transaction.
+    static func pairAndTransfer(_ i: Int) -> String {
+        let from = i % 10 + 1, to = (i * 7) % 10 + 1
+        return """
+            BEGIN IMMEDIATE;
+            INSERT INTO a (n) VALUES (\(i));
+            INSERT INTO b (n) VALUES (\(i));
+            UPDATE accounts SET balance = balance - \(i % 97) WHERE id = \(from);
+            UPDATE accounts SET balance = balance + \(i % 97) WHERE id = \(to);
+            COMMIT;
+            """
     }
 
     @Test(arguments: ["wal", "delete"])
@@ -106,7 +82,7 @@ import Testing
             CREATE TABLE filler (id INTEGER PRIMARY KEY, t TEXT);
             WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 50000) INSERT INTO filler SELECT i, hex(randomblob(40)) FROM k;
             """)
-        let writer = Writer(path)
+        let writer = CommittingWriter(path, transaction: Self.pairAndTransfer)
         var stopped = false
         defer { if !stopped { writer.stop() } }
         let started = eventually { ((try? sqliteValue(path, "SELECT count(*) FROM a")).flatMap { Int($0) } ?? 0) >= 200 }

@@ -1,4 +1,5 @@
 import EHRCore
+import EHRTestSupport
 import Foundation
 import Testing
 
@@ -33,32 +34,11 @@ import Testing
         return result
     }()
 
-    static func restic(_ arguments: [String], repository: String) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/restic")
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["RESTIC_REPOSITORY"] = repository
-        env["RESTIC_PASSWORD"] = "retention-test"
-        env["TZ"] = zone.identifier
-        env["RESTIC_CACHE_DIR"] = repository + "-cache"
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    static func restic(_ arguments: [String], repository: String) throws -> ProcessResult {
+        try Run.program("/usr/bin/restic", arguments, environment: [
+            "RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD": "retention-test", "TZ": zone.identifier,
+            "RESTIC_CACHE_DIR": repository + "-cache",
+        ])
     }
 
     struct Policy: Sendable, CustomTestStringConvertible {

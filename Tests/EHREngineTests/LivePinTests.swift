@@ -9,41 +9,12 @@ import Testing
 /// commit. A writer commits back to back meanwhile, so connections that started their read
 /// transactions unguarded would see different commits.
 @Suite struct LivePinTests {
-    /// Commits `INSERT INTO a` in a tight loop until stopped.
-    final class Writer: @unchecked Sendable { // `lock` guards `stopping` and `failure`
-        private let lock = NSLock()
-        private var stopping = false
-        private(set) var failure: String?
-        private let done = DispatchSemaphore(value: 0)
-
-        init(_ path: String) {
-            Thread.detachNewThread { [self] in
-                defer { done.signal() }
-                do {
-                    let db = try SQLiteConnection(path: path, mode: .readWrite)
-                    var i = 0
-                    while !lock.withLock({ stopping }) {
-                        i += 1
-                        try db.execute("INSERT INTO a (n) VALUES (\(i))")
-                    }
-                } catch {
-                    lock.withLock { failure = "\(error)" }
-                }
-            }
-        }
-
-        func stop() {
-            lock.withLock { stopping = true }
-            done.wait()
-        }
-    }
-
     @Test func everyReaderSeesTheSameCommitWhileAWriterCommits() throws {
         let dir = TempDirectory("ehrdata-livepin")
         let path = dir.file("live.sqlite")
         let setup = try SQLiteConnection(path: path, mode: .create)
         try setup.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; CREATE TABLE a (id INTEGER PRIMARY KEY, n INTEGER)")
-        let writer = Writer(path)
+        let writer = CommittingWriter(path) { "INSERT INTO a (n) VALUES (\($0))" }
         defer { writer.stop() }
         var committed = try setup.integer("SELECT count(*) FROM a")
         // Started and committing: bounded by iterations, not by time (a loaded machine is slow).

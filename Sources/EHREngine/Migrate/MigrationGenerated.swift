@@ -1,6 +1,5 @@
 import EHRCore
 import EHRPostgres
-import EHRSQLite
 
 /// Generated columns. Every one is loaded as a plain column holding SQLite's values. Then, per
 /// table, each whose expression translated (ExpressionTranslator) is evaluated by PostgreSQL on

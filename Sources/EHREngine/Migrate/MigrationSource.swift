@@ -46,16 +46,13 @@ public enum MigrationSource: Sendable, Equatable {
 /// `@unchecked Sendable`: `idle` is guarded by `lock`; a connection in it is used by no thread,
 /// and a leased one by the one thread that holds the lease.
 final class SourceReaders: @unchecked Sendable {
-    /// Where the rows come from, for the report: "live", "copy" or "snapshot".
-    let kind: String
     /// When the moment was: the read's start, or the snapshot's.
     let moment: String
     private let copyPath: String?
     private var idle: [SQLiteConnection]
     private let lock = NSCondition()
 
-    private init(kind: String, moment: String, copyPath: String?, live: [SQLiteConnection] = []) {
-        self.kind = kind
+    private init(moment: String, copyPath: String?, live: [SQLiteConnection] = []) {
         self.moment = moment
         self.copyPath = copyPath
         idle = live
@@ -129,10 +126,10 @@ final class SourceReaders: @unchecked Sendable {
             do {
                 let started = Timestamp.iso8601(Date())
                 if let connections = try LivePin.readers(of: live, count: readers + 1, logger: logger) {
-                    return SourceReaders(kind: "live", moment: "read in place at \(started)", copyPath: nil, live: connections)
+                    return SourceReaders(moment: "read in place at \(started)", copyPath: nil, live: connections)
                 }
                 try createPrivate(path)
-                let copy = SourceReaders(kind: "copy", moment: "copied at \(started)", copyPath: path)
+                let copy = SourceReaders(moment: "copied at \(started)", copyPath: path)
                 try LivePin.copy(live, to: path, logger: logger)
                 return copy
             } catch {
@@ -141,7 +138,7 @@ final class SourceReaders: @unchecked Sendable {
         case .snapshot(let selector, let name):
             let request = RestoreEngine.Request(snapshot: selector, sources: [name], destination: .newFile(path))
             var moment = ""
-            let copy = { SourceReaders(kind: "snapshot", moment: moment, copyPath: path) }
+            let copy = { SourceReaders(moment: moment, copyPath: path) }
             do {
                 guard let result = try RestoreEngine(archive: try archive(), logger: logger).run(request, confirm: { _ in true }) else {
                     throw EHRError(.failure, "the snapshot could not be read")
